@@ -1,0 +1,84 @@
+// Store: the seam between the broker and a storage engine (SQLite now, PostgreSQL next).
+//
+// Every operation is asynchronous: the call returns at once and `done` runs later *on the executor
+// passed in* (the caller's event loop), never inline from inside the call. Operations are shaped
+// for batches (a whole push request, a whole ack batch) so that an engine can commit the work of
+// many concurrent HTTP requests in one transaction (group commit).
+//
+// Ordering contract: within one partition, sequence numbers are assigned in commit order, and the
+// completions of operations that were committed together run after that commit is durable.
+//
+// Thread contract: all methods may be called from any thread; Open/Close from one thread at start
+// and stop. Implementations own their threads and connections.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "broker/types.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace ordo::broker {
+
+using Executor = boost::asio::any_io_executor;
+template <typename T>
+using Completion = std::function<void(Result<T>)>;
+
+struct StoreOptions {
+  Clock clock = SystemClock();
+  // Upper bound on operations waiting for the engine. Past it, calls complete with kUnavailable
+  // ("overloaded") instead of queueing without limit.
+  size_t max_pending = 10000;
+  // Read connections for browsing routes (SQLite engine).
+  int read_connections = 1;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // "sqlite" or "postgres".
+  virtual std::string_view Engine() const = 0;
+
+  // Start-up: open connections, apply migrations. Blocking; called before serving.
+  virtual Status Open() = 0;
+  // Finishes every accepted operation (their completions are still posted), then closes.
+  // Blocking; called once the event loops no longer submit work.
+  virtual void Close() = 0;
+
+  virtual void Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) = 0;
+  // One outcome per item, in item order. Queues and partitions are created on first push.
+  // Idempotent by (queue, partition, transactionId), also between items of one call.
+  virtual void Push(Executor ex, std::vector<PushItem> items,
+                    Completion<std::vector<PushOutcome>> done) = 0;
+  virtual void Pop(Executor ex, PopRequest req, Completion<PopResult> done) = 0;
+  // One outcome per item, in item order; items fail one by one, never the whole call.
+  virtual void Ack(Executor ex, std::vector<AckItem> items,
+                   Completion<std::vector<AckOutcome>> done) = 0;
+  virtual void ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
+                           Completion<ExtendOutcome> done) = 0;
+
+  virtual void ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) = 0;
+  // kNotFound when the queue does not exist.
+  virtual void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) = 0;
+  // true when the queue existed. Removes its partitions, messages, leases and group state.
+  virtual void DeleteQueue(Executor ex, std::string name, Completion<bool> done) = 0;
+
+  // Cheap round trip to the database, for readiness.
+  virtual void Ping(Executor ex, Completion<bool> done) = 0;
+};
+
+// "sqlite:PATH" (the default is sqlite:./ordo-data/ordo.db). Creates the directory of PATH.
+// The store is returned unopened.
+Result<std::unique_ptr<Store>> MakeStore(const std::string& db_url, StoreOptions options);
+
+}  // namespace ordo::broker

@@ -112,6 +112,7 @@ enum class PopKind {
   kPartitionNotFound,   // named partition (or its queue) does not exist
   kLeaseHeld,           // named partition leased by another consumer of the group
   kEmpty,               // named partition exists, nothing to deliver now
+  kTimedOut,            // a long poll ended (timeout or shutdown) with nothing delivered
 };
 
 struct PopResult {

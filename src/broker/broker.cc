@@ -1,0 +1,181 @@
+#include "broker/broker.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace ordo::broker {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Broker::Waiter {
+  Waiter(Executor e, PopRequest r, SteadyClock::time_point d, Completion<PopResult> cb)
+      : ex(std::move(e)), req(std::move(r)), deadline(d), done(std::move(cb)), timer(ex) {}
+
+  Executor ex;
+  PopRequest req;
+  SteadyClock::time_point deadline;
+  Completion<PopResult> done;
+  boost::asio::steady_timer timer;  // used on ex only
+  uint64_t seen_version = 0;        // the queue's version when the last attempt started
+  bool finished = false;            // on ex only
+};
+
+Broker::Broker(Store& store, BrokerOptions options) : store_(store), options_(options) {}
+
+Broker::~Broker() = default;
+
+size_t Broker::parked() const {
+  std::lock_guard lock(mu_);
+  return parked_;
+}
+
+uint64_t Broker::Version(const std::string& queue) {
+  std::lock_guard lock(mu_);
+  auto it = by_queue_.find(queue);
+  return it == by_queue_.end() ? 0 : it->second.version;
+}
+
+void Broker::Notify(const std::string& queue) {
+  std::vector<std::shared_ptr<Waiter>> woken;
+  {
+    std::lock_guard lock(mu_);
+    // The entry is kept (one per queue) so that the version always moves: an attempt racing
+    // this push sees the change when it parks.
+    QueueWaiters& qw = by_queue_[queue];
+    ++qw.version;
+    woken.swap(qw.waiters);
+    parked_ -= woken.size();
+  }
+  // Cancelling the timer runs its handler, which makes the next attempt.
+  for (auto& w : woken) {
+    boost::asio::post(w->ex, [w] { w->timer.cancel(); });
+  }
+}
+
+void Broker::Push(Executor ex, std::vector<PushItem> items,
+                  Completion<std::vector<PushOutcome>> done) {
+  store_.Push(ex, std::move(items),
+              [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
+                if (r.ok()) {
+                  std::unordered_set<std::string_view> queues;
+                  for (const PushOutcome& o : *r)
+                    if (o.status == PushStatus::kQueued) queues.insert(o.queue);
+                  for (std::string_view q : queues) Notify(std::string(q));
+                }
+                done(std::move(r));
+              });
+}
+
+void Broker::Ack(Executor ex, std::vector<AckItem> items,
+                 Completion<std::vector<AckOutcome>> done) {
+  store_.Ack(ex, std::move(items),
+             [this, done = std::move(done)](Result<std::vector<AckOutcome>> r) {
+               if (r.ok()) {
+                 // A released lease makes its partition available to parked consumers.
+                 std::unordered_set<std::string_view> queues;
+                 for (const AckOutcome& o : *r)
+                   if (o.success && o.lease_released) queues.insert(o.queue);
+                 for (std::string_view q : queues) Notify(std::string(q));
+               }
+               done(std::move(r));
+             });
+}
+
+void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
+                 Completion<PopResult> done) {
+  if (!wait) {
+    store_.Pop(std::move(ex), std::move(req), std::move(done));
+    return;
+  }
+  auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,
+                                    std::move(done));
+  Attempt(w);
+}
+
+void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
+  w->seen_version = Version(w->req.queue);
+  PopRequest req = w->req;
+  store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
+    if (!r.ok() || r->kind == PopKind::kMessages) {
+      Finish(w, std::move(r));
+      return;
+    }
+    if (shutting_down_.load() || SteadyClock::now() >= w->deadline) {
+      PopResult timed_out;
+      timed_out.kind = PopKind::kTimedOut;
+      Finish(w, std::move(timed_out));
+      return;
+    }
+    Park(w);
+  });
+}
+
+void Broker::Park(const std::shared_ptr<Waiter>& w) {
+  enum class Outcome { kParked, kRetryNow, kFull } outcome;
+  {
+    std::lock_guard lock(mu_);
+    QueueWaiters& qw = by_queue_[w->req.queue];
+    if (qw.version != w->seen_version) {
+      outcome = Outcome::kRetryNow;  // a push landed while the last attempt was in flight
+    } else if (parked_ >= options_.max_waiters) {
+      outcome = Outcome::kFull;
+    } else {
+      qw.waiters.push_back(w);
+      ++parked_;
+      outcome = Outcome::kParked;
+    }
+  }
+  if (outcome == Outcome::kRetryNow) {
+    boost::asio::post(w->ex, [this, w] { Attempt(w); });
+    return;
+  }
+  if (outcome == Outcome::kFull) {
+    Finish(w, Status::Unavailable("too many parked long polls; retry later"));
+    return;
+  }
+  w->timer.expires_at(std::min(w->deadline, SteadyClock::now() + options_.recheck_interval));
+  w->timer.async_wait([this, w](const boost::system::error_code&) {
+    if (w->finished) return;
+    Unregister(w);  // no-op when a notification already took it out
+    if (shutting_down_.load()) {
+      PopResult timed_out;
+      timed_out.kind = PopKind::kTimedOut;
+      Finish(w, std::move(timed_out));
+      return;
+    }
+    Attempt(w);
+  });
+}
+
+void Broker::Unregister(const std::shared_ptr<Waiter>& w) {
+  std::lock_guard lock(mu_);
+  auto it = by_queue_.find(w->req.queue);
+  if (it == by_queue_.end()) return;
+  auto& list = it->second.waiters;
+  auto pos = std::find(list.begin(), list.end(), w);
+  if (pos != list.end()) {
+    list.erase(pos);
+    --parked_;
+  }
+}
+
+void Broker::Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r) {
+  if (w->finished) return;
+  w->finished = true;
+  w->done(std::move(r));
+}
+
+void Broker::Shutdown() {
+  shutting_down_.store(true);
+  std::vector<std::string> queues;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, qw] : by_queue_) queues.push_back(name);
+  }
+  for (const std::string& q : queues) Notify(q);
+}
+
+}  // namespace ordo::broker

@@ -1,0 +1,71 @@
+// Broker: the domain layer between the API and the Store. It adds what the Store does not know:
+// long polls (parked pops woken in-process by a matching push or a released lease, with a slow
+// safety re-check for lease expiry, retry back-off and delayed messages) and the shutdown drain.
+//
+// Thread contract: every method may be called from any event-loop thread; completions run on the
+// executor passed in. Parked waiters live on their own executor; the registry is guarded by a
+// mutex held only for map updates.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/store.h"
+
+namespace ordo::broker {
+
+struct BrokerOptions {
+  // While parked, re-check the store this often (covers lease expiry, back-off, delays).
+  std::chrono::milliseconds recheck_interval{500};
+  size_t max_waiters = 10000;  // parked long polls; past it a long poll is answered 503
+};
+
+class Broker {
+ public:
+  Broker(Store& store, BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  Store& store() { return store_; }
+
+  void Push(Executor ex, std::vector<PushItem> items, Completion<std::vector<PushOutcome>> done);
+  // wait=false: one attempt. wait=true: parks until something is delivered or `timeout` passes
+  // (then kTimedOut), or the broker shuts down (kTimedOut at once).
+  void Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
+           Completion<PopResult> done);
+  void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
+
+  // Answers every parked long poll with an empty result; later long polls answer at once.
+  void Shutdown();
+  bool shutting_down() const { return shutting_down_.load(); }
+  size_t parked() const;
+
+ private:
+  struct Waiter;
+  void Attempt(const std::shared_ptr<Waiter>& w);
+  void Park(const std::shared_ptr<Waiter>& w);
+  void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
+  void Unregister(const std::shared_ptr<Waiter>& w);
+  void Notify(const std::string& queue);
+  uint64_t Version(const std::string& queue);
+
+  struct QueueWaiters {
+    uint64_t version = 0;  // bumped by every notification, so a pop racing a push is retried
+    std::vector<std::shared_ptr<Waiter>> waiters;
+  };
+
+  Store& store_;
+  BrokerOptions options_;
+  std::atomic<bool> shutting_down_{false};
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_
+  size_t parked_ = 0;                                        // guarded by mu_
+};
+
+}  // namespace ordo::broker

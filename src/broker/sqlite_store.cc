@@ -1,0 +1,1078 @@
+#include "broker/sqlite_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <unordered_map>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/uuid.h"
+#include "db/sqlite/connection.h"
+#include "db/sqlite/statements.h"
+#include "db/sqlite/writer.h"
+
+namespace ordo::broker {
+
+using db::sqlite::Connection;
+using db::sqlite::Statement;
+namespace sql = db::sqlite::sql;
+
+namespace {
+
+constexpr Micros kMicrosPerSecond = 1'000'000;
+constexpr Micros kForever = std::numeric_limits<Micros>::max();
+
+template <typename T>
+void PostResult(const Executor& ex, Completion<T>& done, Result<T> result) {
+  boost::asio::post(ex, [done = std::move(done), r = std::move(result)]() mutable {
+    done(std::move(r));
+  });
+}
+
+// A write operation: computes its result inside the group transaction, reports after commit.
+template <typename T>
+class OpJob final : public db::sqlite::WriteJob {
+ public:
+  OpJob(Executor ex, Completion<T> done, std::function<Result<T>(Connection&)> op)
+      : ex_(std::move(ex)), done_(std::move(done)), op_(std::move(op)) {}
+
+  Status Run(Connection& conn) override {
+    result_.emplace(op_(conn));
+    return result_->ok() ? Status::Ok() : result_->status();
+  }
+
+  void Finish(Status status) override {
+    if (!status.ok() || !result_) {
+      PostResult<T>(ex_, done_, status.ok() ? Status::Internal("operation did not run") : status);
+    } else {
+      PostResult<T>(ex_, done_, std::move(*result_));
+    }
+  }
+
+ private:
+  Executor ex_;
+  Completion<T> done_;
+  std::function<Result<T>(Connection&)> op_;
+  std::optional<Result<T>> result_;
+};
+
+struct QueueRow {
+  int64_t pk = 0;
+  QueueInfo info;
+};
+
+struct PartitionRow {
+  int64_t pk = 0;
+  std::string id;
+  int64_t queue_pk = 0;
+  std::string name;
+  int64_t last_seq = 0;
+  Micros last_at = 0;
+};
+
+struct CursorRow {
+  int64_t position = 0;
+  std::optional<std::string> lease_id;
+  Micros lease_expires_at = 0;
+  int64_t lease_last_seq = 0;
+  Micros eligible_at = 0;
+
+  bool LeaseLive(Micros now) const { return lease_id && lease_expires_at > now; }
+  void EndLease() {
+    lease_id.reset();
+    lease_expires_at = 0;
+    lease_last_seq = 0;
+  }
+};
+
+QueueRow ReadQueueRow(const Statement& st) {
+  QueueRow row;
+  row.pk = st.Int(0);
+  QueueInfo& q = row.info;
+  q.id = st.Text(1);
+  q.name = st.Text(2);
+  q.ns = st.Text(3);
+  q.task = st.Text(4);
+  q.created_at = st.Int(5);
+  QueueOptions& o = q.options;
+  o.lease_time_s = st.Int(6);
+  o.retry_limit = st.Int(7);
+  o.retry_delay_ms = st.Int(8);
+  o.retry_backoff = st.Int(9) != 0;
+  o.retry_delay_max_ms = st.Int(10);
+  o.delayed_processing_s = st.Int(11);
+  o.window_buffer_s = st.Int(12);
+  o.max_size = st.Int(13);
+  o.retention_s = st.Int(14);
+  o.completed_retention_s = st.Int(15);
+  o.max_wait_time_s = st.Int(16);
+  o.dedup_window_s = st.Int(17);
+  o.priority = st.Int(18);
+  o.encryption_enabled = st.Int(19) != 0;
+  return row;
+}
+
+void ApplyPatch(QueueOptions& o, const QueueOptionsPatch& p) {
+  auto set = [](auto& field, const auto& value) {
+    if (value) field = *value;
+  };
+  set(o.lease_time_s, p.lease_time_s);
+  set(o.retry_limit, p.retry_limit);
+  set(o.retry_delay_ms, p.retry_delay_ms);
+  set(o.retry_backoff, p.retry_backoff);
+  set(o.retry_delay_max_ms, p.retry_delay_max_ms);
+  set(o.delayed_processing_s, p.delayed_processing_s);
+  set(o.window_buffer_s, p.window_buffer_s);
+  set(o.max_size, p.max_size);
+  set(o.retention_s, p.retention_s);
+  set(o.completed_retention_s, p.completed_retention_s);
+  set(o.max_wait_time_s, p.max_wait_time_s);
+  set(o.dedup_window_s, p.dedup_window_s);
+  set(o.priority, p.priority);
+  set(o.encryption_enabled, p.encryption_enabled);
+}
+
+std::string PartitionKey(int64_t queue_pk, std::string_view name) {
+  std::string key = std::to_string(queue_pk);
+  key.push_back('/');
+  key.append(name);
+  return key;
+}
+
+}  // namespace
+
+// Writer-side state and the domain operations. Writer thread only (except construction).
+struct SqliteStore::Core {
+  Core(const StoreOptions& o) : options(o), clock(o.clock) {}
+
+  StoreOptions options;
+  Clock clock;
+  std::unique_ptr<db::sqlite::Writer> writer;
+  std::unique_ptr<db::sqlite::ReaderPool> readers;
+
+  // Prepared on the writer connection (Prepare() runs on the writer thread before any job).
+  struct Statements {
+    Statement queue_by_name, queue_by_pk, insert_queue, update_queue;
+    Statement partition_by_name, partition_by_id, insert_partition, update_partition_head;
+    Statement find_message, insert_message;
+    Statement select_subscription, insert_subscription;
+    Statement select_cursor, start_position, insert_cursor, update_cursor;
+    Statement eligible_partitions, fetch_messages;
+    Statement is_completed, insert_completion, completions_after, delete_completions_up_to,
+        delete_completions_from;
+    Statement bump_failure, select_failure, delete_failures_up_to;
+    Statement insert_dead_letter, select_lease, extend_lease;
+  };
+  std::optional<Statements> st;
+
+  std::unordered_map<std::string, QueueRow> queues_by_name;
+  std::unordered_map<int64_t, std::string> queue_names_by_pk;
+  std::unordered_map<std::string, PartitionRow> partitions_by_key;  // "queue_pk/name"
+  std::unordered_map<std::string, std::string> partition_keys_by_id;
+
+  void DropCaches() {
+    queues_by_name.clear();
+    queue_names_by_pk.clear();
+    partitions_by_key.clear();
+    partition_keys_by_id.clear();
+  }
+
+  Status Prepare(Connection& c) {
+    Statements s;
+    struct Item {
+      Statement* target;
+      const char* text;
+    };
+    const Item items[] = {
+        {&s.queue_by_name, sql::kSelectQueueByName},
+        {&s.queue_by_pk, sql::kSelectQueueByPk},
+        {&s.insert_queue, sql::kInsertQueue},
+        {&s.update_queue, sql::kUpdateQueue},
+        {&s.partition_by_name, sql::kSelectPartitionByName},
+        {&s.partition_by_id, sql::kSelectPartitionById},
+        {&s.insert_partition, sql::kInsertPartition},
+        {&s.update_partition_head, sql::kUpdatePartitionHead},
+        {&s.find_message, sql::kFindMessageByTxid},
+        {&s.insert_message, sql::kInsertMessage},
+        {&s.select_subscription, sql::kSelectSubscription},
+        {&s.insert_subscription, sql::kInsertSubscription},
+        {&s.select_cursor, sql::kSelectCursor},
+        {&s.start_position, sql::kStartPosition},
+        {&s.insert_cursor, sql::kInsertCursor},
+        {&s.update_cursor, sql::kUpdateCursor},
+        {&s.eligible_partitions, sql::kEligiblePartitions},
+        {&s.fetch_messages, sql::kFetchMessages},
+        {&s.is_completed, sql::kIsCompleted},
+        {&s.insert_completion, sql::kInsertCompletion},
+        {&s.completions_after, sql::kCompletionsAfter},
+        {&s.delete_completions_up_to, sql::kDeleteCompletionsUpTo},
+        {&s.delete_completions_from, sql::kDeleteCompletionsFrom},
+        {&s.bump_failure, sql::kBumpFailure},
+        {&s.select_failure, sql::kSelectFailure},
+        {&s.delete_failures_up_to, sql::kDeleteFailuresUpTo},
+        {&s.insert_dead_letter, sql::kInsertDeadLetter},
+        {&s.select_lease, sql::kSelectLease},
+        {&s.extend_lease, sql::kExtendLease},
+    };
+    for (const Item& item : items) {
+      auto prepared = c.Prepare(item.text);
+      if (!prepared.ok()) return prepared.status();
+      *item.target = std::move(prepared).value();
+    }
+    st.emplace(std::move(s));
+    return Status::Ok();
+  }
+
+  // ---- queues and partitions -------------------------------------------------------------
+
+  Result<QueueRow*> FindQueue(const std::string& name) {
+    if (auto it = queues_by_name.find(name); it != queues_by_name.end()) return &it->second;
+    Statement& q = st->queue_by_name;
+    q.Bind(1, name);
+    if (!q.Step()) {
+      Status s = q.status();
+      q.Reset();
+      if (!s.ok()) return s;
+      return static_cast<QueueRow*>(nullptr);
+    }
+    QueueRow row = ReadQueueRow(q);
+    q.Reset();
+    queue_names_by_pk[row.pk] = name;
+    auto [it, _] = queues_by_name.emplace(name, std::move(row));
+    return &it->second;
+  }
+
+  Result<QueueRow*> FindQueueByPk(int64_t pk) {
+    if (auto it = queue_names_by_pk.find(pk); it != queue_names_by_pk.end()) {
+      return FindQueue(std::string(it->second));
+    }
+    Statement& q = st->queue_by_pk;
+    q.Bind(1, pk);
+    if (!q.Step()) {
+      Status s = q.status();
+      q.Reset();
+      if (!s.ok()) return s;
+      return Status::Internal(fmt::format("partition refers to missing queue {}", pk));
+    }
+    QueueRow row = ReadQueueRow(q);
+    q.Reset();
+    std::string name = row.info.name;
+    queue_names_by_pk[pk] = name;
+    auto [it, _] = queues_by_name.emplace(name, std::move(row));
+    return &it->second;
+  }
+
+  Result<QueueRow*> EnsureQueue(const std::string& name, Micros now) {
+    auto found = FindQueue(name);
+    if (!found.ok() || *found) return found;
+    Statement& ins = st->insert_queue;
+    std::string id = NewUuidV4();
+    if (Status s = ins.Bind(1, id).Bind(2, name).Bind(3, now).Run(); !s.ok()) return s;
+    auto created = FindQueue(name);
+    if (!created.ok()) return created;
+    if (!*created) return Status::Internal("queue vanished after insert");
+    auto partition = EnsurePartition(**created, kDefaultPartition, now);
+    if (!partition.ok()) return partition.status();
+    return created;
+  }
+
+  Result<PartitionRow*> FindPartition(const QueueRow& q, std::string_view name) {
+    std::string key = PartitionKey(q.pk, name);
+    if (auto it = partitions_by_key.find(key); it != partitions_by_key.end()) return &it->second;
+    Statement& sel = st->partition_by_name;
+    sel.Bind(1, q.pk).Bind(2, name);
+    if (!sel.Step()) {
+      Status s = sel.status();
+      sel.Reset();
+      if (!s.ok()) return s;
+      return static_cast<PartitionRow*>(nullptr);
+    }
+    PartitionRow row{sel.Int(0), std::string(sel.Text(1)), q.pk, std::string(name), sel.Int(2),
+                     sel.Int(3)};
+    sel.Reset();
+    partition_keys_by_id[row.id] = key;
+    auto [it, _] = partitions_by_key.emplace(std::move(key), std::move(row));
+    return &it->second;
+  }
+
+  Result<PartitionRow*> EnsurePartition(const QueueRow& q, std::string_view name, Micros now) {
+    auto found = FindPartition(q, name);
+    if (!found.ok() || *found) return found;
+    std::string id = NewUuidV4();
+    if (Status s = st->insert_partition.Bind(1, id).Bind(2, q.pk).Bind(3, name).Bind(4, now).Run();
+        !s.ok()) {
+      return s;
+    }
+    return FindPartition(q, name);
+  }
+
+  Result<PartitionRow*> FindPartitionById(const std::string& id) {
+    if (auto it = partition_keys_by_id.find(id); it != partition_keys_by_id.end()) {
+      if (auto p = partitions_by_key.find(it->second); p != partitions_by_key.end()) {
+        return &p->second;
+      }
+    }
+    Statement& sel = st->partition_by_id;
+    sel.Bind(1, id);
+    if (!sel.Step()) {
+      Status s = sel.status();
+      sel.Reset();
+      if (!s.ok()) return s;
+      return static_cast<PartitionRow*>(nullptr);
+    }
+    int64_t queue_pk = sel.Int(1);
+    std::string name(sel.Text(2));
+    sel.Reset();
+    auto q = FindQueueByPk(queue_pk);
+    if (!q.ok()) return q.status();
+    return FindPartition(**q, name);
+  }
+
+  std::string DefaultPartitionId(const QueueRow& q) {
+    auto p = FindPartition(q, kDefaultPartition);
+    return p.ok() && *p ? (*p)->id : std::string();
+  }
+
+  // ---- configure ---------------------------------------------------------------------------
+
+  Result<QueueInfo> Configure(const ConfigureRequest& req) {
+    Micros now = clock();
+    auto q = EnsureQueue(req.queue, now);
+    if (!q.ok()) return q.status();
+    QueueRow& row = **q;
+    QueueInfo updated = row.info;
+    ApplyPatch(updated.options, req.options);
+    if (req.ns) updated.ns = *req.ns;
+    if (req.task) updated.task = *req.task;
+    const QueueOptions& o = updated.options;
+    Statement& up = st->update_queue;
+    up.Bind(1, row.pk).Bind(2, updated.ns).Bind(3, updated.task).Bind(4, o.lease_time_s);
+    up.Bind(5, o.retry_limit).Bind(6, o.retry_delay_ms).Bind(7, int64_t{o.retry_backoff});
+    up.Bind(8, o.retry_delay_max_ms).Bind(9, o.delayed_processing_s).Bind(10, o.window_buffer_s);
+    up.Bind(11, o.max_size).Bind(12, o.retention_s).Bind(13, o.completed_retention_s);
+    up.Bind(14, o.max_wait_time_s).Bind(15, o.dedup_window_s).Bind(16, o.priority);
+    up.Bind(17, int64_t{o.encryption_enabled});
+    if (Status s = up.Run(); !s.ok()) return s;
+    row.info = updated;
+    updated.default_partition_id = DefaultPartitionId(row);
+    return updated;
+  }
+
+  // ---- push --------------------------------------------------------------------------------
+
+  Result<std::vector<PushOutcome>> Push(std::vector<PushItem>& items) {
+    Micros now = clock();
+    std::vector<PushOutcome> out;
+    out.reserve(items.size());
+    std::vector<PartitionRow*> touched;
+    for (PushItem& item : items) {
+      auto q = EnsureQueue(item.queue, now);
+      if (!q.ok()) return q.status();
+      auto p = EnsurePartition(**q, item.partition, now);
+      if (!p.ok()) return p.status();
+      PartitionRow& part = **p;
+
+      PushOutcome o;
+      o.queue = item.queue;
+      o.partition_id = part.id;
+      o.trace_id = item.trace_id;
+      Micros created = std::max(now, part.last_at);
+      std::string id = NewUuidV7(created);
+      o.transaction_id = item.transaction_id.empty() ? id : std::move(item.transaction_id);
+
+      Statement& find = st->find_message;
+      find.Bind(1, part.pk).Bind(2, o.transaction_id);
+      if (find.Step()) {
+        o.status = PushStatus::kDuplicate;
+        o.message_id = find.Text(1);
+        find.Reset();
+        out.push_back(std::move(o));
+        continue;
+      }
+      if (Status s = find.status(); !s.ok()) return s;
+      find.Reset();
+
+      int64_t seq = part.last_seq + 1;
+      Statement& ins = st->insert_message;
+      ins.Bind(1, part.pk).Bind(2, seq).Bind(3, id).Bind(4, o.transaction_id);
+      ins.Bind(5, o.trace_id).Bind(6, item.payload).Bind(7, created);
+      if (Status s = ins.Run(); !s.ok()) return s;
+      part.last_seq = seq;
+      part.last_at = created;
+      if (std::find(touched.begin(), touched.end(), &part) == touched.end()) {
+        touched.push_back(&part);
+      }
+      o.status = PushStatus::kQueued;
+      o.message_id = std::move(id);
+      out.push_back(std::move(o));
+    }
+    for (PartitionRow* part : touched) {
+      Statement& up = st->update_partition_head;
+      if (Status s = up.Bind(1, part->pk).Bind(2, part->last_seq).Bind(3, part->last_at).Run();
+          !s.ok()) {
+        return s;
+      }
+    }
+    return out;
+  }
+
+  // ---- cursors -----------------------------------------------------------------------------
+
+  Result<std::optional<CursorRow>> LoadCursor(int64_t partition_pk, const std::string& group) {
+    Statement& sel = st->select_cursor;
+    sel.Bind(1, partition_pk).Bind(2, group);
+    if (!sel.Step()) {
+      Status s = sel.status();
+      sel.Reset();
+      if (!s.ok()) return s;
+      return std::optional<CursorRow>();
+    }
+    CursorRow c{sel.Int(0), sel.OptText(1), sel.Int(2), sel.Int(3), sel.Int(4)};
+    sel.Reset();
+    return std::optional<CursorRow>(std::move(c));
+  }
+
+  Status SaveCursor(int64_t partition_pk, const std::string& group, const CursorRow& c) {
+    Statement& up = st->update_cursor;
+    up.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Bind(4, c.lease_id);
+    up.Bind(5, c.lease_expires_at).Bind(6, c.lease_last_seq).Bind(7, c.eligible_at);
+    return up.Run();
+  }
+
+  // Where `group` starts in every partition it has not met yet: messages created at or after
+  // the returned instant. Fixed at the group's first pop on the queue.
+  Result<Micros> GroupStart(const QueueRow& q, const PopRequest& req, Micros now) {
+    if (req.group == kDefaultGroup) return Micros{0};
+    Statement& sel = st->select_subscription;
+    sel.Bind(1, q.pk).Bind(2, req.group);
+    if (sel.Step()) {
+      Micros from = sel.Int(0);
+      sel.Reset();
+      return from;
+    }
+    if (Status s = sel.status(); !s.ok()) return s;
+    sel.Reset();
+    Micros from = 0;
+    switch (req.subscription.kind) {
+      case SubscriptionStart::Kind::kAll: from = 0; break;
+      case SubscriptionStart::Kind::kNew: from = now + 1; break;
+      case SubscriptionStart::Kind::kTimestamp: from = req.subscription.from; break;
+    }
+    Statement& ins = st->insert_subscription;
+    if (Status s = ins.Bind(1, q.pk).Bind(2, req.group).Bind(3, from).Bind(4, now).Run(); !s.ok()) {
+      return s;
+    }
+    return from;
+  }
+
+  Result<CursorRow> EnsureCursor(int64_t partition_pk, const std::string& group, Micros start) {
+    auto existing = LoadCursor(partition_pk, group);
+    if (!existing.ok()) return existing.status();
+    if (*existing) return std::move(**existing);
+    CursorRow c;
+    if (start > 0) {
+      Statement& pos = st->start_position;
+      pos.Bind(1, partition_pk).Bind(2, start);
+      if (pos.Step()) c.position = pos.Int(0);
+      Status s = pos.status();
+      pos.Reset();
+      if (!s.ok()) return s;
+    }
+    Status s = st->insert_cursor.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Run();
+    if (!s.ok()) return s;
+    return c;
+  }
+
+  // ---- pop ---------------------------------------------------------------------------------
+
+  // Reads up to `limit` deliverable messages of one partition for the group.
+  Status FetchMessages(const PartitionRow& part, const std::string& queue, const std::string& group,
+                       int64_t position, Micros visible_edge, int64_t limit,
+                       std::vector<Message>& out) {
+    Statement& f = st->fetch_messages;
+    f.Bind(1, part.pk).Bind(2, group).Bind(3, position).Bind(4, visible_edge).Bind(5, limit);
+    while (f.Step()) {
+      Message m;
+      m.seq = f.Int(0);
+      m.id = f.Text(1);
+      m.transaction_id = f.Text(2);
+      m.trace_id = f.OptText(3);
+      m.payload = f.Text(4);
+      m.created_at = f.Int(5);
+      m.retry_count = f.Int(6);
+      m.queue = queue;
+      m.partition_id = part.id;
+      m.partition = part.name;
+      out.push_back(std::move(m));
+    }
+    Status s = f.status();
+    f.Reset();
+    return s;
+  }
+
+  // Takes the partition for the group: leases what was fetched, or with auto-ack moves the
+  // position over it at once.
+  Status Claim(const PartitionRow& part, const std::string& group, CursorRow& c, int64_t last,
+               const PopRequest& req, const std::string& lease_id, Micros lease_expires) {
+    if (req.auto_ack) {
+      c.position = last;
+      c.EndLease();
+      if (Status s = st->delete_completions_up_to.Bind(1, part.pk).Bind(2, group).Bind(3, last).Run();
+          !s.ok()) {
+        return s;
+      }
+      if (Status s = st->delete_failures_up_to.Bind(1, part.pk).Bind(2, group).Bind(3, last).Run();
+          !s.ok()) {
+        return s;
+      }
+    } else {
+      c.lease_id = lease_id;
+      c.lease_expires_at = lease_expires;
+      c.lease_last_seq = last;
+    }
+    return SaveCursor(part.pk, group, c);
+  }
+
+  Result<PopResult> Pop(const PopRequest& req) {
+    Micros now = clock();
+    PopResult result;
+    auto q = FindQueue(req.queue);
+    if (!q.ok()) return q.status();
+    if (!*q) {
+      result.kind = req.partition ? PopKind::kPartitionNotFound : PopKind::kNoPartition;
+      return result;
+    }
+    const QueueRow& queue = **q;
+    const QueueOptions& o = queue.info.options;
+    auto start = GroupStart(queue, req, now);
+    if (!start.ok()) return start.status();
+    Micros visible_edge = now - o.delayed_processing_s * kMicrosPerSecond;
+    Micros window_edge = o.window_buffer_s > 0 ? now - o.window_buffer_s * kMicrosPerSecond
+                                               : kForever;
+    std::string lease_id = req.auto_ack ? std::string() : NewUuidV4();
+    Micros lease_expires = now + o.lease_time_s * kMicrosPerSecond;
+
+    if (req.partition) {
+      auto p = FindPartition(queue, *req.partition);
+      if (!p.ok()) return p.status();
+      if (!*p) {
+        result.kind = PopKind::kPartitionNotFound;
+        return result;
+      }
+      const PartitionRow& part = **p;
+      result.partition_id = part.id;
+      result.partition = part.name;
+      auto c = EnsureCursor(part.pk, req.group, *start);
+      if (!c.ok()) return c.status();
+      if (c->LeaseLive(now)) {
+        result.kind = PopKind::kLeaseHeld;
+        return result;
+      }
+      result.kind = PopKind::kEmpty;
+      if (c->eligible_at > now) return result;
+      if (part.last_at > window_edge) {
+        result.window_buffer_active = true;
+        return result;
+      }
+      if (Status s = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
+                                   req.batch, result.messages);
+          !s.ok()) {
+        return s;
+      }
+      if (result.messages.empty()) return result;
+      if (Status s = Claim(part, req.group, *c, result.messages.back().seq, req, lease_id,
+                           lease_expires);
+          !s.ok()) {
+        return s;
+      }
+      result.kind = PopKind::kMessages;
+      result.partitions_claimed = 1;
+      result.lease_id = lease_id;
+      result.lease_expires_at = req.auto_ack ? 0 : lease_expires;
+      return result;
+    }
+
+    // Wildcard: eligible partitions, oldest waiting message first. A few extra candidates cover
+    // partitions that turn out to have nothing deliverable (e.g. only completed messages).
+    struct Candidate {
+      int64_t pk;
+      std::string name;
+    };
+    std::vector<Candidate> candidates;
+    Statement& e = st->eligible_partitions;
+    e.Bind(1, queue.pk).Bind(2, req.group).Bind(3, now).Bind(4, *start).Bind(5, window_edge);
+    e.Bind(6, visible_edge).Bind(7, req.max_partitions + 8);
+    while (e.Step()) candidates.push_back({e.Int(0), std::string(e.Text(2))});
+    Status s = e.status();
+    e.Reset();
+    if (!s.ok()) return s;
+
+    result.kind = PopKind::kNoPartition;
+    for (const Candidate& cand : candidates) {
+      if (result.partitions_claimed >= req.max_partitions) break;
+      int64_t room = req.batch - static_cast<int64_t>(result.messages.size());
+      if (room <= 0) break;
+      auto p = FindPartition(queue, cand.name);
+      if (!p.ok()) return p.status();
+      if (!*p) continue;
+      const PartitionRow& part = **p;
+      auto c = EnsureCursor(part.pk, req.group, *start);
+      if (!c.ok()) return c.status();
+      size_t first = result.messages.size();
+      if (Status fs = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
+                                    room, result.messages);
+          !fs.ok()) {
+        return fs;
+      }
+      if (result.messages.size() == first) continue;
+      if (Status cs = Claim(part, req.group, *c, result.messages.back().seq, req, lease_id,
+                            lease_expires);
+          !cs.ok()) {
+        return cs;
+      }
+      if (result.partitions_claimed == 0) {
+        result.partition_id = part.id;
+        result.partition = part.name;
+      }
+      ++result.partitions_claimed;
+    }
+    if (result.partitions_claimed > 0) {
+      result.kind = PopKind::kMessages;
+      result.lease_id = lease_id;
+      result.lease_expires_at = req.auto_ack ? 0 : lease_expires;
+    }
+    return result;
+  }
+
+  // ---- ack ---------------------------------------------------------------------------------
+
+  // Moves the position over the completed run at its head, given that `seq` is now done.
+  Status CompleteMessage(int64_t partition_pk, const std::string& group, CursorRow& c,
+                         int64_t seq) {
+    if (seq == c.position + 1) {
+      c.position = seq;
+    } else if (Status s = st->insert_completion.Bind(1, partition_pk).Bind(2, group).Bind(3, seq).Run();
+               !s.ok()) {
+      return s;
+    }
+    Statement& after = st->completions_after;
+    after.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position);
+    bool any = false;
+    while (after.Step()) {
+      any = true;
+      if (after.Int(0) != c.position + 1) break;
+      c.position = after.Int(0);
+    }
+    Status s = after.status();
+    after.Reset();
+    if (!s.ok()) return s;
+    if (any) {
+      s = st->delete_completions_up_to.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Run();
+      if (!s.ok()) return s;
+    }
+    return st->delete_failures_up_to.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Run();
+  }
+
+  Status ToDeadLetter(const QueueRow& q, int64_t partition_pk, const std::string& group,
+                      int64_t seq, const std::string& error, int64_t retry_count, Micros now) {
+    Statement& ins = st->insert_dead_letter;
+    std::string id = NewUuidV7(now);
+    ins.Bind(1, id).Bind(2, q.pk).Bind(3, group).Bind(4, error).Bind(5, retry_count);
+    ins.Bind(6, now).Bind(7, partition_pk).Bind(8, seq);
+    return ins.Run();
+  }
+
+  Result<AckOutcome> AckOne(const AckItem& item, Micros now) {
+    AckOutcome out;
+    auto p = FindPartitionById(item.partition_id);
+    if (!p.ok()) return p.status();
+    if (!*p) {
+      out.error = "Message not found";
+      return out;
+    }
+    const PartitionRow& part = **p;
+    auto q = FindQueueByPk(part.queue_pk);
+    if (!q.ok()) return q.status();
+    const QueueRow& queue = **q;
+    out.queue = queue.info.name;
+    out.partition = part.name;
+
+    Statement& find = st->find_message;
+    find.Bind(1, part.pk).Bind(2, item.transaction_id);
+    if (!find.Step()) {
+      Status s = find.status();
+      find.Reset();
+      if (!s.ok()) return s;
+      out.error = "Message not found";
+      return out;
+    }
+    int64_t seq = find.Int(0);
+    find.Reset();
+
+    auto loaded = LoadCursor(part.pk, item.group);
+    if (!loaded.ok()) return loaded.status();
+    std::optional<CursorRow>& c = *loaded;
+    bool delivered_under_lease = c && c->LeaseLive(now) && c->lease_id == item.lease_id &&
+                                 seq > c->position && seq <= c->lease_last_seq;
+    if (delivered_under_lease) {
+      Statement& done = st->is_completed;
+      done.Bind(1, part.pk).Bind(2, item.group).Bind(3, seq);
+      bool completed = done.Step();
+      Status s = done.status();
+      done.Reset();
+      if (!s.ok()) return s;
+      delivered_under_lease = !completed;
+    }
+    if (!delivered_under_lease) {
+      out.error = "Invalid or expired lease";
+      return out;
+    }
+
+    const QueueOptions& o = queue.info.options;
+    switch (item.status) {
+      case AckStatus::kCompleted:
+        if (Status s = CompleteMessage(part.pk, item.group, *c, seq); !s.ok()) return s;
+        break;
+      case AckStatus::kDlq: {
+        int64_t failures = 0;
+        Statement& f = st->select_failure;
+        f.Bind(1, part.pk).Bind(2, item.group).Bind(3, seq);
+        if (f.Step()) failures = f.Int(0);
+        f.Reset();
+        if (Status s = ToDeadLetter(queue, part.pk, item.group, seq, item.error, failures, now);
+            !s.ok()) {
+          return s;
+        }
+        if (Status s = CompleteMessage(part.pk, item.group, *c, seq); !s.ok()) return s;
+        out.dlq = true;
+        break;
+      }
+      case AckStatus::kFailed: {
+        Statement& bump = st->bump_failure;
+        bump.Bind(1, part.pk).Bind(2, item.group).Bind(3, seq);
+        int64_t failures = bump.Step() ? bump.Int(0) : 0;
+        Status s = bump.status();
+        bump.Reset();
+        if (!s.ok()) return s;
+        if (failures > o.retry_limit) {
+          s = ToDeadLetter(queue, part.pk, item.group, seq, item.error, failures, now);
+          if (!s.ok()) return s;
+          if (s = CompleteMessage(part.pk, item.group, *c, seq); !s.ok()) return s;
+          out.dlq = true;
+          break;
+        }
+        int64_t delay_ms = o.retry_delay_ms;
+        if (o.retry_backoff) {
+          for (int64_t i = 1; i < failures && delay_ms < o.retry_delay_max_ms; ++i) delay_ms *= 2;
+          delay_ms = std::min(delay_ms, o.retry_delay_max_ms);
+        }
+        s = st->delete_completions_from.Bind(1, part.pk).Bind(2, item.group).Bind(3, seq).Run();
+        if (!s.ok()) return s;
+        c->EndLease();
+        c->eligible_at = now + delay_ms * 1000;
+        out.lease_released = true;
+        break;
+      }
+      case AckStatus::kRetry: {
+        Status s =
+            st->delete_completions_from.Bind(1, part.pk).Bind(2, item.group).Bind(3, seq).Run();
+        if (!s.ok()) return s;
+        c->EndLease();
+        c->eligible_at = now;
+        out.lease_released = true;
+        break;
+      }
+    }
+    if (c->lease_id && c->position >= c->lease_last_seq) {
+      c->EndLease();
+      out.lease_released = true;
+    }
+    if (Status s = SaveCursor(part.pk, item.group, *c); !s.ok()) return s;
+    out.success = true;
+    return out;
+  }
+
+  Result<std::vector<AckOutcome>> Ack(const std::vector<AckItem>& items) {
+    Micros now = clock();
+    std::vector<AckOutcome> out;
+    out.reserve(items.size());
+    for (const AckItem& item : items) {
+      auto one = AckOne(item, now);
+      if (!one.ok()) return one.status();
+      out.push_back(std::move(one).value());
+    }
+    return out;
+  }
+
+  Result<ExtendOutcome> Extend(const std::string& lease_id, int64_t seconds) {
+    Micros now = clock();
+    ExtendOutcome out;
+    Statement& sel = st->select_lease;
+    sel.Bind(1, lease_id);
+    bool found = false, live = false;
+    while (sel.Step()) {
+      found = true;
+      live = live || sel.Int(2) > now;
+    }
+    Status s = sel.status();
+    sel.Reset();
+    if (!s.ok()) return s;
+    if (!found) {
+      out.error = "Lease not found";
+      return out;
+    }
+    if (!live) {
+      out.error = "Lease already expired";
+      return out;
+    }
+    out.expires_at = now + seconds * kMicrosPerSecond;
+    s = st->extend_lease.Bind(1, lease_id).Bind(2, out.expires_at).Bind(3, now).Run();
+    if (!s.ok()) return s;
+    out.success = true;
+    return out;
+  }
+
+  Result<bool> DeleteQueue(Connection& conn, const std::string& name) {
+    auto q = FindQueue(name);
+    if (!q.ok()) return q.status();
+    if (!*q) return false;
+    int64_t pk = (*q)->pk;
+    // One statement per table, each binding the queue key.
+    std::string_view all = sql::kDeleteQueueRows;
+    while (!all.empty()) {
+      size_t end = all.find(';');
+      std::string_view one = all.substr(0, end);
+      all = end == std::string_view::npos ? std::string_view() : all.substr(end + 1);
+      if (one.empty()) continue;
+      auto stmt = conn.Prepare(one);
+      if (!stmt.ok()) return stmt.status();
+      if (Status s = stmt->Bind(1, pk).Run(); !s.ok()) return s;
+    }
+    DropCaches();
+    return true;
+  }
+};
+
+SqliteStore::SqliteStore(std::string path, StoreOptions options)
+    : path_(std::move(path)), options_(std::move(options)) {}
+
+SqliteStore::~SqliteStore() { Close(); }
+
+Status SqliteStore::Open() {
+  std::error_code ec;
+  std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    return Status::Unavailable(
+        fmt::format("cannot create the data directory '{}': {}", parent.string(), ec.message()));
+  }
+  auto conn = Connection::Open(path_, /*read_only=*/false);
+  if (!conn.ok()) return conn.status();
+  if (Status s = conn->Migrate(); !s.ok()) return s;
+  auto engine = std::make_unique<Core>(options_);
+  if (Status s = engine->Prepare(*conn); !s.ok()) return s;
+  Core* raw = engine.get();
+  engine->writer = std::make_unique<db::sqlite::Writer>(
+      std::move(conn).value(), options_.max_pending,
+      db::sqlite::Writer::Hooks{[raw] { raw->DropCaches(); }});
+  if (Status s = engine->writer->Start(); !s.ok()) return s;
+  engine->readers = std::make_unique<db::sqlite::ReaderPool>(path_, options_.read_connections,
+                                                             options_.max_pending);
+  if (Status s = engine->readers->Start(); !s.ok()) return s;
+  engine_ = std::move(engine);
+  spdlog::info("SQLite engine ready at {}", path_);
+  return Status::Ok();
+}
+
+void SqliteStore::Close() {
+  if (!engine_) return;
+  engine_->writer->Stop();
+  engine_->readers->Stop();
+  engine_.reset();
+}
+
+template <typename T>
+void SqliteStore::SubmitWrite(Executor ex, Completion<T> done,
+                              std::function<Result<T>(Core&, Connection&)> op) {
+  if (!engine_) {
+    PostResult<T>(ex, done, Status::Unavailable("the store is closed"));
+    return;
+  }
+  Core* engine = engine_.get();
+  // A refused job is finished by Submit itself with kUnavailable.
+  engine->writer->Submit(std::make_unique<OpJob<T>>(
+      ex, std::move(done),
+      [engine, op = std::move(op)](Connection& conn) { return op(*engine, conn); }));
+}
+
+template <typename T>
+void SqliteStore::SubmitRead(Executor ex, Completion<T> done,
+                             std::function<Result<T>(Connection&)> op) {
+  if (!engine_) {
+    PostResult<T>(ex, done, Status::Unavailable("the store is closed"));
+    return;
+  }
+  auto shared_done = std::make_shared<Completion<T>>(std::move(done));
+  bool ok = engine_->readers->Submit([ex, shared_done, op = std::move(op)](Connection& c) {
+    PostResult<T>(ex, *shared_done, op(c));
+  });
+  if (!ok) PostResult<T>(ex, *shared_done, Status::Unavailable("the broker is overloaded; retry later"));
+}
+
+void SqliteStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
+  SubmitWrite<QueueInfo>(std::move(ex), std::move(done),
+                         [req = std::move(req)](Core& e, Connection&) { return e.Configure(req); });
+}
+
+void SqliteStore::Push(Executor ex, std::vector<PushItem> items,
+                       Completion<std::vector<PushOutcome>> done) {
+  SubmitWrite<std::vector<PushOutcome>>(
+      std::move(ex), std::move(done),
+      [items = std::move(items)](Core& e, Connection&) mutable { return e.Push(items); });
+}
+
+void SqliteStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
+  SubmitWrite<PopResult>(std::move(ex), std::move(done),
+                         [req = std::move(req)](Core& e, Connection&) { return e.Pop(req); });
+}
+
+void SqliteStore::Ack(Executor ex, std::vector<AckItem> items,
+                      Completion<std::vector<AckOutcome>> done) {
+  SubmitWrite<std::vector<AckOutcome>>(
+      std::move(ex), std::move(done),
+      [items = std::move(items)](Core& e, Connection&) { return e.Ack(items); });
+}
+
+void SqliteStore::ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
+                              Completion<ExtendOutcome> done) {
+  SubmitWrite<ExtendOutcome>(
+      std::move(ex), std::move(done),
+      [lease_id = std::move(lease_id), seconds](Core& e, Connection&) { return e.Extend(lease_id, seconds); });
+}
+
+void SqliteStore::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
+  SubmitWrite<bool>(std::move(ex), std::move(done),
+                    [name = std::move(name)](Core& e, Connection& c) {
+                      return e.DeleteQueue(c, name);
+                    });
+}
+
+namespace {
+
+void ReadCounts(const Statement& st, int first_col, PartitionDetail& d) {
+  int64_t total = st.Int(first_col);
+  int64_t done_prefix = st.Int(first_col + 3);
+  int64_t done_extra = st.Int(first_col + 4);
+  int64_t in_lease = st.Int(first_col + 5);
+  int64_t failed = st.Int(first_col + 6);
+  int64_t dead = st.Int(first_col + 7);
+  if (!st.IsNull(first_col + 1)) d.oldest_message = st.Int(first_col + 1);
+  if (!st.IsNull(first_col + 2)) d.newest_message = st.Int(first_col + 2);
+  MessageCounts& c = d.stats;
+  c.total = total;
+  c.processing = std::max<int64_t>(0, in_lease - done_extra);
+  int64_t done = done_prefix + done_extra;
+  c.dead_letter = dead;
+  c.completed = std::max<int64_t>(0, done - dead);
+  c.pending = std::max<int64_t>(0, total - done - c.processing);
+  c.failed = failed;
+}
+
+void AddCounts(MessageCounts& into, const MessageCounts& c) {
+  into.total += c.total;
+  into.pending += c.pending;
+  into.processing += c.processing;
+  into.completed += c.completed;
+  into.failed += c.failed;
+  into.dead_letter += c.dead_letter;
+}
+
+Result<std::vector<PartitionDetail>> ReadPartitions(Connection& conn, int64_t queue_pk, Micros now) {
+  auto st = conn.Prepare(sql::kPartitionStats);
+  if (!st.ok()) return st.status();
+  st->Bind(1, queue_pk).Bind(2, std::string_view(kDefaultGroup)).Bind(3, now);
+  std::vector<PartitionDetail> out;
+  while (st->Step()) {
+    PartitionDetail d;
+    d.id = st->Text(0);
+    d.name = st->Text(1);
+    d.created_at = st->Int(2);
+    ReadCounts(*st, 3, d);
+    out.push_back(std::move(d));
+  }
+  if (!st->status().ok()) return st->status();
+  return out;
+}
+
+Result<std::vector<QueueRow>> ReadQueues(Connection& conn, const std::string* only) {
+  auto st = conn.Prepare(only ? sql::kSelectQueueByName : sql::kSelectAllQueues);
+  if (!st.ok()) return st.status();
+  if (only) st->Bind(1, *only);
+  std::vector<QueueRow> rows;
+  while (st->Step()) rows.push_back(ReadQueueRow(*st));
+  if (!st->status().ok()) return st->status();
+  return rows;
+}
+
+}  // namespace
+
+void SqliteStore::ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) {
+  Clock clock = options_.clock;
+  SubmitRead<std::vector<QueueSummary>>(
+      std::move(ex), std::move(done),
+      [clock](Connection& conn) -> Result<std::vector<QueueSummary>> {
+        auto rows = ReadQueues(conn, nullptr);
+        if (!rows.ok()) return rows.status();
+        std::vector<QueueSummary> out;
+        for (QueueRow& row : *rows) {
+          auto parts = ReadPartitions(conn, row.pk, clock());
+          if (!parts.ok()) return parts.status();
+          QueueSummary s;
+          s.partitions = static_cast<int64_t>(parts->size());
+          for (const PartitionDetail& d : *parts) {
+            AddCounts(s.messages, d.stats);
+            if (d.name == kDefaultPartition) row.info.default_partition_id = d.id;
+          }
+          s.info = std::move(row.info);
+          out.push_back(std::move(s));
+        }
+        return out;
+      });
+}
+
+void SqliteStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) {
+  Clock clock = options_.clock;
+  SubmitRead<QueueDetail>(
+      std::move(ex), std::move(done),
+      [clock, name = std::move(name)](Connection& conn) -> Result<QueueDetail> {
+        auto rows = ReadQueues(conn, &name);
+        if (!rows.ok()) return rows.status();
+        if (rows->empty()) return Status::NotFound(fmt::format("queue '{}' does not exist", name));
+        QueueDetail d;
+        auto parts = ReadPartitions(conn, rows->front().pk, clock());
+        if (!parts.ok()) return parts.status();
+        d.info = std::move(rows->front().info);
+        for (const PartitionDetail& p : *parts) {
+          AddCounts(d.totals, p.stats);
+          if (p.name == kDefaultPartition) d.info.default_partition_id = p.id;
+        }
+        d.partitions = std::move(parts).value();
+        return d;
+      });
+}
+
+void SqliteStore::Ping(Executor ex, Completion<bool> done) {
+  SubmitRead<bool>(std::move(ex), std::move(done), [](Connection& conn) -> Result<bool> {
+    auto st = conn.Prepare(sql::kPing);
+    if (!st.ok()) return st.status();
+    if (!st->Step()) return st->status().ok() ? Status::Internal("ping returned no row")
+                                              : st->status();
+    return true;
+  });
+}
+
+}  // namespace ordo::broker

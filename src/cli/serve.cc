@@ -1,0 +1,174 @@
+#include "cli/serve.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/api.h"
+#include "broker/broker.h"
+#include "broker/store.h"
+#include "net/current_loop.h"
+#include "net/http_server.h"
+
+namespace ordo::cli {
+
+namespace asio = boost::asio;
+
+void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
+  cmd.add_option("--host", c.host, "Address to listen on (0.0.0.0 to expose)")
+      ->envname("ORDO_HOST")->capture_default_str();
+  cmd.add_option("--port", c.port, "TCP port")->envname("ORDO_PORT")->capture_default_str();
+  cmd.add_option("--db", c.db,
+                 "Database URL: sqlite:PATH (default sqlite:<data-dir>/ordo.db)")
+      ->envname("ORDO_DB");
+  cmd.add_option("--data-dir", c.data_dir, "Directory for the embedded database")
+      ->envname("ORDO_DATA_DIR")->capture_default_str();
+  cmd.add_option("--threads", c.threads, "Event-loop threads")
+      ->envname("ORDO_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd.add_option("--max-body", c.max_body, "Largest request body in bytes (413 above)")
+      ->envname("ORDO_MAX_BODY")->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
+      ->capture_default_str();
+  cmd.add_option("--max-connections", c.max_connections, "Open connections at most")
+      ->envname("ORDO_MAX_CONNECTIONS")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd.add_option("--idle-timeout", c.idle_timeout_ms, "Close idle connections after N ms")
+      ->envname("ORDO_IDLE_TIMEOUT")->check(CLI::Range(100, 86400000))->capture_default_str();
+  cmd.add_option("--read-timeout", c.read_timeout_ms,
+                 "Close a connection whose request stalls for N ms")
+      ->envname("ORDO_READ_TIMEOUT")->check(CLI::Range(100, 86400000))->capture_default_str();
+  cmd.add_option("--shutdown-timeout", c.shutdown_timeout_s,
+                 "Seconds to drain in-flight requests on SIGTERM/SIGINT")
+      ->envname("ORDO_SHUTDOWN_TIMEOUT")->check(CLI::Range(0, 3600))->capture_default_str();
+  cmd.add_option("--max-pending", c.max_pending,
+                 "Database operations waiting at most (503 with Retry-After above)")
+      ->envname("ORDO_MAX_PENDING")->check(CLI::Range(1, 10000000))->capture_default_str();
+  cmd.add_option("--max-waiters", c.max_waiters, "Parked long polls at most (503 above)")
+      ->envname("ORDO_MAX_WAITERS")->check(CLI::Range(1, 10000000))->capture_default_str();
+  cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
+      ->envname("ORDO_CORS_ORIGIN")->capture_default_str();
+  cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off")
+      ->envname("ORDO_LOG_LEVEL")->capture_default_str();
+  cmd.add_option("--log-format", c.log_format, "text or json")
+      ->envname("ORDO_LOG_FORMAT")->capture_default_str();
+}
+
+int RunServe(const ServeConfig& c) {
+  std::string error;
+  if (!SetupLogging(c.log_level, c.log_format, &error)) {
+    fprintf(stderr, "ordo: %s\n", error.c_str());
+    return 2;
+  }
+  broker::StoreOptions store_options;
+  store_options.max_pending = static_cast<size_t>(c.max_pending);
+  auto made = broker::MakeStore(c.DatabaseUrl(), store_options);
+  if (!made.ok()) {
+    spdlog::error("{}", made.status().message());
+    return 2;
+  }
+  std::unique_ptr<broker::Store> store = std::move(made).value();
+  if (Status s = store->Open(); !s.ok()) {
+    spdlog::error("cannot open the database: {}", s.message());
+    return 1;
+  }
+
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::io_context*> loop_ptrs;
+  for (int i = 0; i < c.threads; ++i) {
+    loops.push_back(std::make_unique<asio::io_context>(1));
+    loop_ptrs.push_back(loops.back().get());
+  }
+  broker::BrokerOptions broker_options;
+  broker_options.max_waiters = static_cast<size_t>(c.max_waiters);
+  broker::Broker broker(*store, broker_options);
+  api::Api api(broker, api::ApiOptions{std::string(store->Engine()), ORDO_VERSION});
+
+  net::ServerOptions server_options;
+  server_options.host = c.host;
+  server_options.port = c.port;
+  server_options.max_body_bytes = c.max_body;
+  server_options.max_connections = c.max_connections;
+  server_options.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  server_options.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
+  server_options.cors_origin = c.cors_origin;
+  net::HttpServer server(loop_ptrs, server_options,
+                         [&api](http::Request&& req, net::Responder respond) {
+                           api.Handle(std::move(req), std::move(respond));
+                         });
+  if (Status s = server.Listen(); !s.ok()) {
+    spdlog::error("{}", s.message());
+    store->Close();
+    return 1;
+  }
+  spdlog::info("Ordo {} serving http://{}:{} on {} ({} thread{})", ORDO_VERSION, c.host,
+               server.port(), c.DatabaseUrl(), c.threads, c.threads == 1 ? "" : "s");
+
+  using Guard = asio::executor_work_guard<asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<Guard>> guards;
+  for (auto& loop : loops) guards.push_back(std::make_unique<Guard>(loop->get_executor()));
+
+  // Shutdown (semantics.md): stop accepting, answer parked long polls, let in-flight requests
+  // finish up to the deadline, close idle connections, then stop the loops and close the store.
+  asio::io_context& main_loop = *loops.front();
+  asio::signal_set signals(main_loop, SIGINT, SIGTERM);
+  asio::steady_timer drain_timer(main_loop);
+  auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+  std::function<void()> drain_step = [&] {
+    bool drained = api.in_flight() == 0;
+    if (drained || std::chrono::steady_clock::now() >= *deadline) {
+      if (!drained) spdlog::warn("shutdown deadline reached with {} requests in flight",
+                                 api.in_flight());
+      server.CloseIdle();
+      // A last moment for answers just handed over to be written.
+      drain_timer.expires_after(std::chrono::milliseconds(50));
+      drain_timer.async_wait([&](const boost::system::error_code&) {
+        server.CloseIdle();
+        for (auto& g : guards) g->reset();
+        for (auto& loop : loops) loop->stop();
+      });
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) drain_step();
+    });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (broker.shutting_down()) {
+          spdlog::warn("second signal: exiting at once");
+          std::_Exit(1);
+        }
+        spdlog::info("signal {}: shutting down (deadline {} s)", signo, c.shutdown_timeout_s);
+        *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.shutdown_timeout_s);
+        server.StopAccepting();
+        broker.Shutdown();
+        drain_step();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < loops.size(); ++i) {
+    workers.emplace_back([loop = loops[i].get()] {
+      net::SetCurrentLoop(loop->get_executor());
+      loop->run();
+    });
+  }
+  net::SetCurrentLoop(main_loop.get_executor());
+  main_loop.run();
+  for (auto& w : workers) w.join();
+  store->Close();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace ordo::cli

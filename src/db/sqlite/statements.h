@@ -1,0 +1,177 @@
+// Every SQL statement of the SQLite engine, in one place. The schema is in
+// src/db/migrations/sqlite/. Parameters are numbered (?N) so a statement reads on its own.
+#pragma once
+
+namespace ordo::db::sqlite::sql {
+
+inline constexpr const char* kQueueColumns =
+    "pk, id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled";
+
+inline constexpr const char* kSelectQueueByName =
+    "SELECT pk, id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM queues WHERE name = ?1";
+
+inline constexpr const char* kSelectQueueByPk =
+    "SELECT pk, id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM queues WHERE pk = ?1";
+
+inline constexpr const char* kSelectAllQueues =
+    "SELECT pk, id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM queues ORDER BY name";
+
+inline constexpr const char* kInsertQueue =
+    "INSERT INTO queues (id, name, created_at) VALUES (?1, ?2, ?3)";
+
+inline constexpr const char* kUpdateQueue =
+    "UPDATE queues SET namespace = ?2, task = ?3, lease_time_s = ?4, retry_limit = ?5,"
+    " retry_delay_ms = ?6, retry_backoff = ?7, retry_delay_max_ms = ?8,"
+    " delayed_processing_s = ?9, window_buffer_s = ?10, max_size = ?11, retention_s = ?12,"
+    " completed_retention_s = ?13, max_wait_time_s = ?14, dedup_window_s = ?15, priority = ?16,"
+    " encryption_enabled = ?17 WHERE pk = ?1";
+
+inline constexpr const char* kSelectPartitionByName =
+    "SELECT pk, id, last_seq, last_at FROM partitions WHERE queue_pk = ?1 AND name = ?2";
+
+inline constexpr const char* kSelectPartitionById =
+    "SELECT pk, queue_pk, name, last_seq, last_at FROM partitions WHERE id = ?1";
+
+inline constexpr const char* kInsertPartition =
+    "INSERT INTO partitions (id, queue_pk, name, created_at) VALUES (?1, ?2, ?3, ?4)";
+
+inline constexpr const char* kUpdatePartitionHead =
+    "UPDATE partitions SET last_seq = ?2, last_at = ?3 WHERE pk = ?1";
+
+inline constexpr const char* kFindMessageByTxid =
+    "SELECT seq, id FROM messages WHERE partition_pk = ?1 AND transaction_id = ?2";
+
+inline constexpr const char* kInsertMessage =
+    "INSERT INTO messages (partition_pk, seq, id, transaction_id, trace_id, payload, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+inline constexpr const char* kSelectSubscription =
+    "SELECT start_from FROM subscriptions WHERE queue_pk = ?1 AND group_name = ?2";
+
+inline constexpr const char* kInsertSubscription =
+    "INSERT INTO subscriptions (queue_pk, group_name, start_from, created_at)"
+    " VALUES (?1, ?2, ?3, ?4)";
+
+inline constexpr const char* kSelectCursor =
+    "SELECT position, lease_id, lease_expires_at, lease_last_seq, eligible_at FROM cursors"
+    " WHERE partition_pk = ?1 AND group_name = ?2";
+
+// A group's first position in a partition: past every message created before its start.
+inline constexpr const char* kStartPosition =
+    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE partition_pk = ?1 AND created_at < ?2";
+
+inline constexpr const char* kInsertCursor =
+    "INSERT INTO cursors (partition_pk, group_name, position) VALUES (?1, ?2, ?3)";
+
+inline constexpr const char* kUpdateCursor =
+    "UPDATE cursors SET position = ?3, lease_id = ?4, lease_expires_at = ?5, lease_last_seq = ?6,"
+    " eligible_at = ?7 WHERE partition_pk = ?1 AND group_name = ?2";
+
+// Eligible partitions of a queue for a group, oldest waiting message first.
+//   ?1 queue_pk  ?2 group  ?3 now  ?4 group start (for partitions the group has not met yet)
+//   ?5 window edge (newest message must be at or before)  ?6 visibility edge (delayed
+//   processing: the oldest waiting message must be at or before)  ?7 limit
+inline constexpr const char* kEligiblePartitions =
+    "SELECT pk, id, name, position, oldest FROM ("
+    " SELECT p.pk AS pk, p.id AS id, p.name AS name, COALESCE(c.position, -1) AS position,"
+    "  (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "     AND m.seq > COALESCE(c.position, 0) AND (c.partition_pk IS NOT NULL OR m.created_at >= ?4)"
+    "     ORDER BY m.seq LIMIT 1) AS oldest"
+    " FROM partitions p LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
+    " WHERE p.queue_pk = ?1 AND p.last_seq > COALESCE(c.position, 0)"
+    "   AND (c.lease_id IS NULL OR c.lease_expires_at <= ?3)"
+    "   AND COALESCE(c.eligible_at, 0) <= ?3"
+    "   AND (c.partition_pk IS NOT NULL OR p.last_at >= ?4)"
+    "   AND p.last_at <= ?5"
+    ") WHERE oldest IS NOT NULL AND oldest <= ?6 ORDER BY oldest, pk LIMIT ?7";
+
+// Messages a group may receive from a partition, in order, skipping ones it already completed.
+//   ?1 partition_pk  ?2 group  ?3 position  ?4 visibility edge  ?5 limit
+inline constexpr const char* kFetchMessages =
+    "SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,"
+    "  COALESCE((SELECT f.count FROM failures f WHERE f.partition_pk = m.partition_pk"
+    "            AND f.group_name = ?2 AND f.seq = m.seq), 0)"
+    " FROM messages m"
+    " WHERE m.partition_pk = ?1 AND m.seq > ?3 AND m.created_at <= ?4"
+    "   AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.partition_pk = m.partition_pk"
+    "                   AND k.group_name = ?2 AND k.seq = m.seq)"
+    " ORDER BY m.seq LIMIT ?5";
+
+inline constexpr const char* kIsCompleted =
+    "SELECT 1 FROM completions WHERE partition_pk = ?1 AND group_name = ?2 AND seq = ?3";
+inline constexpr const char* kInsertCompletion =
+    "INSERT OR IGNORE INTO completions (partition_pk, group_name, seq) VALUES (?1, ?2, ?3)";
+inline constexpr const char* kCompletionsAfter =
+    "SELECT seq FROM completions WHERE partition_pk = ?1 AND group_name = ?2 AND seq > ?3"
+    " ORDER BY seq";
+inline constexpr const char* kDeleteCompletionsUpTo =
+    "DELETE FROM completions WHERE partition_pk = ?1 AND group_name = ?2 AND seq <= ?3";
+inline constexpr const char* kDeleteCompletionsFrom =
+    "DELETE FROM completions WHERE partition_pk = ?1 AND group_name = ?2 AND seq >= ?3";
+
+inline constexpr const char* kBumpFailure =
+    "INSERT INTO failures (partition_pk, group_name, seq, count) VALUES (?1, ?2, ?3, 1)"
+    " ON CONFLICT (partition_pk, group_name, seq) DO UPDATE SET count = count + 1"
+    " RETURNING count";
+inline constexpr const char* kSelectFailure =
+    "SELECT count FROM failures WHERE partition_pk = ?1 AND group_name = ?2 AND seq = ?3";
+inline constexpr const char* kDeleteFailuresUpTo =
+    "DELETE FROM failures WHERE partition_pk = ?1 AND group_name = ?2 AND seq <= ?3";
+
+//   ?1 dlq id  ?2 queue_pk  ?3 group  ?4 error  ?5 retry_count  ?6 failed_at  ?7 partition_pk
+//   ?8 seq
+inline constexpr const char* kInsertDeadLetter =
+    "INSERT INTO dead_letters (id, queue_pk, partition_pk, group_name, message_id, seq,"
+    "  transaction_id, trace_id, payload, created_at, error, retry_count, failed_at)"
+    " SELECT ?1, ?2, partition_pk, ?3, id, seq, transaction_id, trace_id, payload, created_at,"
+    "  ?4, ?5, ?6 FROM messages WHERE partition_pk = ?7 AND seq = ?8";
+
+inline constexpr const char* kSelectLease =
+    "SELECT partition_pk, group_name, lease_expires_at FROM cursors WHERE lease_id = ?1";
+inline constexpr const char* kExtendLease =
+    "UPDATE cursors SET lease_expires_at = ?2 WHERE lease_id = ?1 AND lease_expires_at > ?3";
+
+inline constexpr const char* kDeleteQueueRows =
+    "DELETE FROM messages WHERE partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1);"
+    "DELETE FROM cursors WHERE partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1);"
+    "DELETE FROM completions WHERE partition_pk IN"
+    " (SELECT pk FROM partitions WHERE queue_pk = ?1);"
+    "DELETE FROM failures WHERE partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1);"
+    "DELETE FROM dead_letters WHERE queue_pk = ?1;"
+    "DELETE FROM subscriptions WHERE queue_pk = ?1;"
+    "DELETE FROM partitions WHERE queue_pk = ?1;"
+    "DELETE FROM queues WHERE pk = ?1;";
+
+// Per-partition counts for the default group, for browsing (reader connections).
+//   ?1 queue_pk  ?2 group  ?3 now
+inline constexpr const char* kPartitionStats =
+    "SELECT p.id, p.name, p.created_at,"
+    "  (SELECT COUNT(*) FROM messages m WHERE m.partition_pk = p.pk),"
+    "  (SELECT MIN(created_at) FROM messages m WHERE m.partition_pk = p.pk),"
+    "  (SELECT MAX(created_at) FROM messages m WHERE m.partition_pk = p.pk),"
+    "  (SELECT COUNT(*) FROM messages m WHERE m.partition_pk = p.pk"
+    "     AND m.seq <= COALESCE(c.position, 0)),"
+    "  (SELECT COUNT(*) FROM completions k WHERE k.partition_pk = p.pk AND k.group_name = ?2),"
+    "  CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?3 THEN"
+    "    (SELECT COUNT(*) FROM messages m WHERE m.partition_pk = p.pk AND m.seq > c.position"
+    "       AND m.seq <= c.lease_last_seq) ELSE 0 END,"
+    "  (SELECT COUNT(*) FROM failures f WHERE f.partition_pk = p.pk AND f.group_name = ?2),"
+    "  (SELECT COUNT(*) FROM dead_letters d WHERE d.partition_pk = p.pk AND d.group_name = ?2)"
+    " FROM partitions p LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
+    " WHERE p.queue_pk = ?1 ORDER BY p.name";
+
+inline constexpr const char* kPing = "SELECT 1";
+
+}  // namespace ordo::db::sqlite::sql

@@ -275,8 +275,6 @@ struct SqliteStore::Core {
     auto created = FindQueue(name);
     if (!created.ok()) return created;
     if (!*created) return Status::Internal("queue vanished after insert");
-    auto partition = EnsurePartition(**created, kDefaultPartition, now);
-    if (!partition.ok()) return partition.status();
     return created;
   }
 
@@ -344,6 +342,9 @@ struct SqliteStore::Core {
     auto q = EnsureQueue(req.queue, now);
     if (!q.ok()) return q.status();
     QueueRow& row = **q;
+    // configure answers with the Default partition's id, so it makes sure that one exists;
+    // a push creates only the partition it names.
+    if (auto p = EnsurePartition(row, kDefaultPartition, now); !p.ok()) return p.status();
     QueueInfo updated = row.info;
     ApplyPatch(updated.options, req.options);
     if (req.ns) updated.ns = *req.ns;

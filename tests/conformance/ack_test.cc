@@ -1,0 +1,145 @@
+// Conformance: acks move the position only over a completed prefix, fail item by item with the
+// documented errors, and the `dlq` / `retry` statuses.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "store_fixture.h"
+
+namespace ordo::conformance {
+namespace {
+
+TEST_F(StoreTest, AckedLaterMessagesDoNotSkipAnUnackedEarlierOne) {
+  const std::string queue = Q();
+  broker::QueueOptionsPatch options;
+  options.lease_time_s = 10;
+  ConfigureOptions(queue, options);
+  Push(queue, "P", Names("m", 5));
+
+  const PopResult pop = PopPartition(queue, "P", 5);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  ASSERT_EQ(pop.messages.size(), 5u);
+  const AckItem third =
+      MakeAck(pop.messages[2].transaction_id, pop.messages[2].partition_id, pop.lease_id);
+  const AckItem fifth =
+      MakeAck(pop.messages[4].transaction_id, pop.messages[4].partition_id, pop.lease_id);
+  const std::vector<AckOutcome> acks = Ack({third, fifth});
+  ASSERT_EQ(acks.size(), 2u);
+  for (const AckOutcome& a : acks) {
+    EXPECT_TRUE(a.success) << a.error;
+    EXPECT_FALSE(a.lease_released) << "the batch is not done";
+  }
+
+  // The position stays in front of m-0: after expiry m-0, m-1 and m-3 come back, and the
+  // completed m-2 and m-4 do not.
+  Advance(11'000);
+  const PopResult again = PopPartition(queue, "P", 5);
+  ASSERT_EQ(again.kind, PopKind::kMessages);
+  ASSERT_EQ(TxIds(again), (Strings{"m-0", "m-1", "m-3"}));
+
+  const std::vector<AckOutcome> rest = AckAll(again);
+  ASSERT_EQ(rest.size(), 3u);
+  EXPECT_TRUE(rest[0].success && rest[1].success && rest[2].success);
+  EXPECT_FALSE(rest[0].lease_released);
+  EXPECT_FALSE(rest[1].lease_released);
+  EXPECT_TRUE(rest[2].lease_released) << "the last message of the batch ends the lease";
+
+  EXPECT_EQ(PopPartition(queue, "P", 5).kind, PopKind::kEmpty);
+  EXPECT_EQ(PopAny(queue, 5).kind, PopKind::kNoPartition);
+}
+
+TEST_F(StoreTest, BadAcksFailOneByOneWithTheirReason) {
+  const std::string queue = Q();
+  broker::QueueOptionsPatch options;
+  options.lease_time_s = 10;
+  ConfigureOptions(queue, options);
+  Push(queue, "P", Names("m", 3));
+
+  const PopResult pop = PopPartition(queue, "P", 3);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  ASSERT_EQ(pop.messages.size(), 3u);
+  const std::string& partition_id = pop.messages[0].partition_id;
+
+  const AckItem good0 = MakeAck("m-0", partition_id, pop.lease_id);
+  const AckItem foreign_lease = MakeAck("m-1", partition_id, RandomUuidV4());
+  const AckItem unknown = MakeAck("no-such-transaction", partition_id, pop.lease_id);
+  const AckItem good1 = MakeAck("m-1", partition_id, pop.lease_id);
+  const std::vector<AckOutcome> mixed = Ack({good0, foreign_lease, unknown, good1});
+  ASSERT_EQ(mixed.size(), 4u);
+  EXPECT_TRUE(mixed[0].success) << mixed[0].error;
+  EXPECT_FALSE(mixed[1].success);
+  EXPECT_EQ(mixed[1].error, "Invalid or expired lease");
+  EXPECT_FALSE(mixed[2].success);
+  EXPECT_EQ(mixed[2].error, "Message not found");
+  EXPECT_TRUE(mixed[3].success) << mixed[3].error;
+  EXPECT_FALSE(mixed[3].lease_released) << "m-2 is still open";
+  EXPECT_EQ(mixed[0].queue, queue);
+  EXPECT_EQ(mixed[0].partition, "P");
+
+  // A message already completed under this lease cannot be acked again.
+  const AckOutcome twice = Ack({good0})[0];
+  EXPECT_FALSE(twice.success);
+  EXPECT_EQ(twice.error, "Invalid or expired lease");
+
+  Advance(11'000);
+  const AckOutcome expired = AckMessage(pop.messages[2], pop.lease_id);
+  EXPECT_FALSE(expired.success);
+  EXPECT_EQ(expired.error, "Invalid or expired lease");
+
+  // The refused ack changed nothing: m-2 is delivered again, alone.
+  const PopResult again = PopPartition(queue, "P", 3);
+  ASSERT_EQ(again.kind, PopKind::kMessages);
+  EXPECT_EQ(TxIds(again), (Strings{"m-2"}));
+}
+
+TEST_F(StoreTest, DlqStatusMovesTheMessageAsideAtOnce) {
+  const std::string queue = Q();
+  Push(queue, "P", Names("m", 2));
+
+  const PopResult pop = PopPartition(queue, "P");
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  ASSERT_EQ(TxIds(pop), (Strings{"m-0"}));
+  const AckOutcome dlq = AckMessage(pop.messages[0], pop.lease_id, AckStatus::kDlq,
+                                    broker::kDefaultGroup, "poison payload");
+  EXPECT_TRUE(dlq.success) << dlq.error;
+  EXPECT_TRUE(dlq.dlq);
+  EXPECT_TRUE(dlq.lease_released) << "the whole batch is done";
+
+  const PopResult next = PopPartition(queue, "P");
+  ASSERT_EQ(next.kind, PopKind::kMessages);
+  ASSERT_EQ(TxIds(next), (Strings{"m-1"}));
+  EXPECT_EQ(next.messages[0].retry_count, 0);
+
+  auto detail = GetQueue(queue);
+  ASSERT_TRUE(detail.ok()) << detail.status().message();
+  EXPECT_EQ(detail->totals.dead_letter, 1);
+}
+
+TEST_F(StoreTest, RetryStatusEndsLeaseWithoutCountingAFailure) {
+  const std::string queue = Q();
+  Push(queue, "P", Names("m", 2));
+
+  const PopResult pop = PopPartition(queue, "P", 2);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  ASSERT_EQ(pop.messages.size(), 2u);
+  const AckOutcome retry = AckMessage(pop.messages[0], pop.lease_id, AckStatus::kRetry);
+  EXPECT_TRUE(retry.success) << retry.error;
+  EXPECT_TRUE(retry.lease_released);
+  EXPECT_FALSE(retry.dlq);
+
+  // Eligible again at once, with no failure counted.
+  const PopResult again = PopPartition(queue, "P", 2);
+  ASSERT_EQ(again.kind, PopKind::kMessages);
+  ASSERT_EQ(TxIds(again), (Strings{"m-0", "m-1"}));
+  EXPECT_EQ(again.messages[0].retry_count, 0);
+  EXPECT_NE(again.lease_id, pop.lease_id);
+
+  auto detail = GetQueue(queue);
+  ASSERT_TRUE(detail.ok()) << detail.status().message();
+  EXPECT_EQ(detail->totals.failed, 0);
+  EXPECT_EQ(detail->totals.dead_letter, 0);
+}
+
+}  // namespace
+}  // namespace ordo::conformance

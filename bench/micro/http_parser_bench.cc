@@ -20,7 +20,8 @@ using ordo::http::RequestParser;
 
 std::string PushRequest() {
   // 100 bytes of JSON, as a small push of one message.
-  std::string body = R"({"messages":[{"key":"order-4711","payload":{"sku":"A-1001","qty":3,"note":"x"}}]})";
+  std::string body =
+      R"({"messages":[{"key":"order-4711","payload":{"sku":"A-1001","qty":3,"note":"x"}}]})";
   body.resize(100, ' ');
   return "POST /api/v1/push/orders HTTP/1.1\r\n"
          "Host: ordo:6632\r\n"
@@ -163,7 +164,8 @@ void BM_HttpParser_Ordo_PushByteByByte(benchmark::State& state) {
   for (auto _ : state) {
     parser.Reset();
     RequestParser::State s = RequestParser::State::kIncomplete;
-    for (size_t i = 1; i <= input.size(); ++i) s = parser.Parse(std::string_view(input).substr(0, i));
+    for (size_t i = 1; i <= input.size(); ++i)
+      s = parser.Parse(std::string_view(input).substr(0, i));
     if (s != RequestParser::State::kComplete) std::abort();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *

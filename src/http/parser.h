@@ -75,9 +75,30 @@ class RequestParser {
   const std::string& error_message() const { return error_message_; }  // for the JSON answer
 
  private:
+  // Where the parser stands in the current request. Each phase resumes from saved offsets, so a
+  // request fed in many small pieces costs the same as one fed whole.
+  enum class Phase : uint8_t {
+    kHead,
+    kBody,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kDone,
+    kFailed
+  };
+
   State Fail(ParseError e, std::string message);
   State ParseHead(std::string_view data);
+  enum class LineKind : uint8_t { kRequestLine, kField };
+  bool LinePrefixValid(std::string_view data, LineKind kind);
+  State FailOnBadPrefix(std::string_view data);
+  size_t PrefixDelimiter() const;
+  State ParseRequestLine(std::string_view line, size_t sp1);
+  State ParseHeaderLine(std::string_view line, size_t colon);
+  State FinishHead();
   State ParseChunked(std::string_view data);
+  void Rebase(const char* new_base);
 
   ParseLimits limits_;
   RequestView req_;
@@ -87,12 +108,31 @@ class RequestParser {
 
   // Incremental state for the request currently being parsed.
   size_t head_end_ = 0;        // bytes of request line + headers (incl. CRLFCRLF); 0: not yet
-  size_t scanned_ = 0;         // bytes already searched for the end of the head
+  size_t scanned_ = 0;         // bytes searched for the next LF (head, chunk-size line, trailers)
   bool chunked_ = false;
   uint64_t content_length_ = 0;
   size_t chunk_pos_ = 0;       // chunked: offset of the next unparsed byte
   std::string chunk_body_;     // chunked: decoded body
   bool chunks_done_ = false;
+
+  Phase phase_ = Phase::kHead;
+  const char* base_ = nullptr;  // data.data() of the previous call; views are moved if it changes
+  size_t seen_ = 0;             // data.size() of the previous call
+  size_t line_start_ = 0;       // offset of the line being scanned (head or trailer section)
+  bool request_line_done_ = false;
+  bool has_content_length_ = false;
+  bool has_transfer_encoding_ = false;
+  int chunked_codings_ = 0;         // times "chunked" appears in Transfer-Encoding
+  std::string unsupported_coding_;  // first coding other than chunked, for the 501 message
+  bool connection_close_ = false;
+  bool connection_keep_alive_ = false;
+  bool expect_100_ = false;
+  uint64_t chunk_remaining_ = 0;  // chunked: data bytes of the current chunk not yet copied
+  size_t trailer_start_ = 0;      // chunked: offset where the trailer section begins
+  size_t trailer_count_ = 0;
+  size_t prefix_scanned_ = 0;  // unfinished line: offset up to which its method/name was checked
+  bool prefix_done_ = false;   // unfinished line: its method/name is complete and was checked
+  size_t prefix_end_ = 0;      // prefix_done_: offset of the ' ' or ':' that ended it
 };
 
 }  // namespace ordo::http

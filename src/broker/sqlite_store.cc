@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "broker/counts.h"
 #include "common/uuid.h"
 #include "db/sqlite/connection.h"
 #include "db/sqlite/statements.h"
@@ -365,7 +366,7 @@ struct SqliteStore::Core {
 
   // ---- push --------------------------------------------------------------------------------
 
-  Result<std::vector<PushOutcome>> Push(std::vector<PushItem>& items) {
+  Result<std::vector<PushOutcome>> Push(Connection& conn, std::vector<PushItem>& items) {
     Micros now = clock();
     std::vector<PushOutcome> out;
     out.reserve(items.size());
@@ -385,23 +386,24 @@ struct SqliteStore::Core {
       std::string id = NewUuidV7(created);
       o.transaction_id = item.transaction_id.empty() ? id : std::move(item.transaction_id);
 
-      Statement& find = st->find_message;
-      find.Bind(1, part.pk).Bind(2, o.transaction_id);
-      if (find.Step()) {
-        o.status = PushStatus::kDuplicate;
-        o.message_id = find.Text(1);
-        find.Reset();
-        out.push_back(std::move(o));
-        continue;
-      }
-      if (Status s = find.status(); !s.ok()) return s;
-      find.Reset();
-
       int64_t seq = part.last_seq + 1;
       Statement& ins = st->insert_message;
       ins.Bind(1, part.pk).Bind(2, seq).Bind(3, id).Bind(4, o.transaction_id);
       ins.Bind(5, o.trace_id).Bind(6, item.payload).Bind(7, created);
       if (Status s = ins.Run(); !s.ok()) return s;
+      if (conn.changes() == 0) {
+        Statement& find = st->find_message;
+        find.Bind(1, part.pk).Bind(2, o.transaction_id);
+        bool found = find.Step();
+        Status s = find.status();
+        if (found) o.message_id = find.Text(1);
+        find.Reset();
+        if (!s.ok()) return s;
+        if (!found) return Status::Internal("a conflicting message vanished");
+        o.status = PushStatus::kDuplicate;
+        out.push_back(std::move(o));
+        continue;
+      }
       part.last_seq = seq;
       part.last_at = created;
       if (std::find(touched.begin(), touched.end(), &part) == touched.end()) {
@@ -933,7 +935,7 @@ void SqliteStore::Push(Executor ex, std::vector<PushItem> items,
                        Completion<std::vector<PushOutcome>> done) {
   SubmitWrite<std::vector<PushOutcome>>(
       std::move(ex), std::move(done),
-      [items = std::move(items)](Core& e, Connection&) mutable { return e.Push(items); });
+      [items = std::move(items)](Core& e, Connection& c) mutable { return e.Push(c, items); });
 }
 
 void SqliteStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
@@ -965,31 +967,11 @@ void SqliteStore::DeleteQueue(Executor ex, std::string name, Completion<bool> do
 namespace {
 
 void ReadCounts(const Statement& st, int first_col, PartitionDetail& d) {
-  int64_t total = st.Int(first_col);
-  int64_t done_prefix = st.Int(first_col + 3);
-  int64_t done_extra = st.Int(first_col + 4);
-  int64_t in_lease = st.Int(first_col + 5);
-  int64_t failed = st.Int(first_col + 6);
-  int64_t dead = st.Int(first_col + 7);
   if (!st.IsNull(first_col + 1)) d.oldest_message = st.Int(first_col + 1);
   if (!st.IsNull(first_col + 2)) d.newest_message = st.Int(first_col + 2);
-  MessageCounts& c = d.stats;
-  c.total = total;
-  c.processing = std::max<int64_t>(0, in_lease - done_extra);
-  int64_t done = done_prefix + done_extra;
-  c.dead_letter = dead;
-  c.completed = std::max<int64_t>(0, done - dead);
-  c.pending = std::max<int64_t>(0, total - done - c.processing);
-  c.failed = failed;
-}
-
-void AddCounts(MessageCounts& into, const MessageCounts& c) {
-  into.total += c.total;
-  into.pending += c.pending;
-  into.processing += c.processing;
-  into.completed += c.completed;
-  into.failed += c.failed;
-  into.dead_letter += c.dead_letter;
+  d.stats = CountsFromTallies(PartitionTallies{st.Int(first_col), st.Int(first_col + 3),
+                                               st.Int(first_col + 4), st.Int(first_col + 5),
+                                               st.Int(first_col + 6), st.Int(first_col + 7)});
 }
 
 Result<std::vector<PartitionDetail>> ReadPartitions(Connection& conn, int64_t queue_pk, Micros now) {

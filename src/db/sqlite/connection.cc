@@ -21,7 +21,8 @@ Result<Connection> Connection::Open(const std::string& path, bool read_only) {
   // WAL lets the read connections browse while the writer commits; synchronous=FULL makes each
   // commit durable before a push is answered `queued` (semantics.md, rule 1).
   const char* pragmas = read_only ? "PRAGMA query_only=ON;"
-                                  : "PRAGMA journal_mode=WAL;"
+                                  : "PRAGMA page_size=16384;"
+                                    "PRAGMA journal_mode=WAL;"
                                     "PRAGMA synchronous=FULL;"
                                     "PRAGMA secure_delete=OFF;"
                                     "PRAGMA foreign_keys=OFF;"

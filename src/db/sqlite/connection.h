@@ -37,6 +37,8 @@ class Connection {
   Status Migrate();
 
   sqlite3* get() const { return db_; }
+  // Rows changed by the last INSERT/UPDATE/DELETE on this connection.
+  int64_t changes() const { return sqlite3_changes64(db_); }
   Status Error(std::string_view what) const;
 
  private:

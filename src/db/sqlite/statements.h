@@ -53,9 +53,12 @@ inline constexpr const char* kUpdatePartitionHead =
 inline constexpr const char* kFindMessageByTxid =
     "SELECT seq, id FROM messages WHERE partition_pk = ?1 AND transaction_id = ?2";
 
+// A duplicate transactionId inserts nothing (changes() == 0): the unique index does the dedup
+// check, so a new message costs no separate lookup.
 inline constexpr const char* kInsertMessage =
     "INSERT INTO messages (partition_pk, seq, id, transaction_id, trace_id, payload, created_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (partition_pk, transaction_id) DO NOTHING";
 
 inline constexpr const char* kSelectSubscription =
     "SELECT start_from FROM subscriptions WHERE queue_pk = ?1 AND group_name = ?2";

@@ -50,7 +50,9 @@ CREATE TABLE messages (
   created_at     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_by_seq ON messages (partition_pk, seq);
-CREATE UNIQUE INDEX messages_by_txid ON messages (partition_pk, transaction_id);
+-- Transaction id first: generated ids (UUIDv7) grow with time, so new entries append at one end
+-- of the index instead of at one point per partition.
+CREATE UNIQUE INDEX messages_by_txid ON messages (transaction_id, partition_pk);
 
 -- Where a group stands in a partition: every seq <= position is done for the group.
 CREATE TABLE cursors (

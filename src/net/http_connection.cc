@@ -183,6 +183,7 @@ void HttpConnection::Pump() {
     pump_again_ = false;
     if (closed_ || lingering_) break;
     ProcessInput();
+    DispatchHeld();
     SerializeReady();
     if (closed_) break;
     if (!writing_ && !out_.empty()) StartWrite();
@@ -242,18 +243,39 @@ void HttpConnection::ProcessInput() {
     phase_ = Phase::kNone;  // the next request's read deadline starts afresh
     if (in_start_ == in_end_) in_start_ = in_end_ = 0;
 
-    const uint64_t seq = head_seq_ + fifo_.size();
     Slot& slot = fifo_.emplace_back();
     slot.keep_alive = keep_alive;
     slot.head_request = request.method == http::Method::kHead;
+    slot.unsafe = request.method != http::Method::kGet && request.method != http::Method::kHead &&
+                  request.method != http::Method::kOptions;
+    slot.held.emplace(std::move(request));
     if (!keep_alive) {
       stop_reading_ = true;
       in_start_ = in_end_ = 0;  // nothing after the last request is served
     }
-    auto ticket = std::make_shared<AnswerTicket>(shared_from_this(), seq);
-    server_->handler(std::move(request), [ticket = std::move(ticket)](http::Response r) {
-      ticket->Answer(std::move(r));
-    });
+  }
+}
+
+void HttpConnection::DispatchHeld() {
+  bool earlier_pending = false, earlier_unsafe_pending = false;
+  for (size_t i = 0; i < fifo_.size(); ++i) {
+    if (closed_) return;
+    Slot& slot = fifo_[i];
+    if (slot.ready) continue;
+    if (slot.held) {
+      if (earlier_unsafe_pending || (slot.unsafe && earlier_pending)) return;
+      http::Request request = std::move(*slot.held);
+      slot.held.reset();
+      auto ticket = std::make_shared<AnswerTicket>(shared_from_this(), head_seq_ + i);
+      // The handler may answer inline; that only marks the slot ready (Pump is re-entered and
+      // defers), so `fifo_` is not reshaped under this loop.
+      server_->handler(std::move(request), [ticket = std::move(ticket)](http::Response r) {
+        ticket->Answer(std::move(r));
+      });
+      if (fifo_[i].ready) continue;
+    }
+    earlier_pending = true;
+    earlier_unsafe_pending = earlier_unsafe_pending || fifo_[i].unsafe;
   }
 }
 

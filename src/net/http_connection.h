@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -80,6 +81,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     bool interim_continue = false;  // "100 Continue", not a final answer
     bool keep_alive = true;
     bool head_request = false;  // HEAD: send the headers of the answer, not its body
+    bool unsafe = false;        // a method other than GET/HEAD/OPTIONS: it changes state
+    std::optional<http::Request> held;  // parsed, not yet given to the handler
     http::Response response;
   };
   // What the single timer currently guards; see UpdateTimer().
@@ -88,6 +91,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   // Runs every step that may have become possible; the one entry point after any event.
   void Pump();
+  // Gives held requests to the handler in order, as far as RFC 9112 section 9.3.2 allows: safe
+  // requests may run side by side, but a request that changes state runs only once every
+  // request before it is answered, and nothing after it starts before it is answered. A
+  // pipelined push then pop thus sees its own push, on either engine.
+  void DispatchHeld();
   void ProcessInput();
   void DispatchRequest(const http::RequestView& view);
   void PushReadySlot(http::Response response, bool keep_alive);

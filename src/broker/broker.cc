@@ -23,9 +23,13 @@ struct Broker::Waiter {
   bool finished = false;            // on ex only
 };
 
-Broker::Broker(Store& store, BrokerOptions options) : store_(store), options_(options) {}
+Broker::Broker(Store& store, BrokerOptions options) : store_(store), options_(options) {
+  // Pushes and released leases seen through other processes (PostgreSQL NOTIFY) wake parked
+  // long polls here as in-process ones do.
+  store_.SetChangeHandler([this](const std::string& queue) { Notify(queue); });
+}
 
-Broker::~Broker() = default;
+Broker::~Broker() { store_.SetChangeHandler(nullptr); }
 
 size_t Broker::parked() const {
   std::lock_guard lock(mu_);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/pg_store.h"
 #include "broker/sqlite_store.h"
 
 namespace ordo::broker {
@@ -15,12 +16,16 @@ Result<std::unique_ptr<Store>> MakeStore(const std::string& db_url, StoreOptions
     if (path.empty()) return Status::InvalidArgument("--db sqlite: needs a file path, e.g. sqlite:./ordo-data/ordo.db");
     return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(path), std::move(options)));
   }
-  if (db_url.starts_with("postgres")) {
-    return Status::InvalidArgument(
-        "this build of Ordo has no PostgreSQL engine yet (issue #3); use --db sqlite:PATH");
+  if (db_url.starts_with("postgres://") || db_url.starts_with("postgresql://") ||
+      db_url == "postgres" || db_url == "postgresql" || db_url.find("dbname=") != std::string::npos ||
+      db_url.find("host=") != std::string::npos) {
+    return std::unique_ptr<Store>(std::make_unique<PgStore>(db_url, std::move(options)));
   }
   return Status::InvalidArgument(fmt::format(
-      "unknown database URL '{}': use sqlite:PATH (e.g. sqlite:./ordo-data/ordo.db)", db_url));
+      "unknown database URL scheme '{}': use sqlite:PATH (e.g. sqlite:./ordo-data/ordo.db) or "
+      "postgres://user:password@host:port/dbname",
+      // Only the scheme: the rest may hold a password.
+      db_url.substr(0, db_url.find(':'))));
 }
 
 }  // namespace ordo::broker

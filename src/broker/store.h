@@ -37,6 +37,13 @@ struct StoreOptions {
   size_t max_pending = 10000;
   // Read connections for browsing routes (SQLite engine).
   int read_connections = 1;
+
+  // PostgreSQL engine.
+  int pg_connections = 2;           // pipelined connections of the engine's event loop
+  int pg_max_connections = 10;      // cap on every connection this process opens, LISTEN included
+  int64_t pg_statement_timeout_ms = 30000;
+  int64_t pg_keepalive_s = 30;      // a ping on an idle connection this often; 0: never
+  int64_t pg_connect_timeout_s = 10;
 };
 
 class Store {
@@ -75,9 +82,18 @@ class Store {
 
   // Cheap round trip to the database, for readiness.
   virtual void Ping(Executor ex, Completion<bool> done) = 0;
+
+  // Messages may arrive through other processes sharing the database (PostgreSQL): the engine
+  // calls `handler` with a queue name when it learns of a push or a released lease there.
+  // Set before Open(); the handler may run on any thread.
+  virtual void SetChangeHandler(std::function<void(const std::string& queue)> handler) {
+    (void)handler;
+  }
 };
 
-// "sqlite:PATH" (the default is sqlite:./ordo-data/ordo.db). Creates the directory of PATH.
+// "sqlite:PATH" (the default is sqlite:./ordo-data/ordo.db; creates the directory of PATH), or
+// "postgres://..." / "postgresql://..." / a libpq keyword string / "postgres" alone (libpq's PG*
+// environment variables).
 // The store is returned unopened.
 Result<std::unique_ptr<Store>> MakeStore(const std::string& db_url, StoreOptions options);
 

@@ -23,13 +23,45 @@ namespace ordo::cli {
 
 namespace asio = boost::asio;
 
+std::string ServeConfig::DatabaseUrl() const {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  if (db.empty()) {
+    std::string url = env("ORDO_DATABASE_URL");
+    return url.empty() ? "sqlite:" + data_dir + "/ordo.db" : url;
+  }
+  if (db == "postgres" || db == "postgresql") {
+    for (const char* name : {"ORDO_DATABASE_URL", "DATABASE_URL"}) {
+      if (std::string url = env(name); !url.empty()) return url;
+    }
+  }
+  return db;
+}
+
 void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   cmd.add_option("--host", c.host, "Address to listen on (0.0.0.0 to expose)")
       ->envname("ORDO_HOST")->capture_default_str();
   cmd.add_option("--port", c.port, "TCP port")->envname("ORDO_PORT")->capture_default_str();
   cmd.add_option("--db", c.db,
-                 "Database URL: sqlite:PATH (default sqlite:<data-dir>/ordo.db)")
+                 "Database: sqlite:PATH (default sqlite:<data-dir>/ordo.db), "
+                 "postgres://user:password@host:port/dbname, or `postgres` alone to take the URL "
+                 "from ORDO_DATABASE_URL, then DATABASE_URL, then libpq's PG* variables")
       ->envname("ORDO_DB");
+  cmd.add_option("--db-connections", c.db_connections,
+                 "PostgreSQL: pipelined connections of the engine (plus one for LISTEN)")
+      ->envname("ORDO_DB_CONNECTIONS")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--db-max-connections", c.db_max_connections,
+                 "PostgreSQL: connections this process opens at most, LISTEN included")
+      ->envname("ORDO_DB_MAX_CONNECTIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd.add_option("--db-statement-timeout", c.db_statement_timeout_ms,
+                 "PostgreSQL: statement_timeout in ms (a request past it gets 503)")
+      ->envname("ORDO_DB_STATEMENT_TIMEOUT")->check(CLI::Range(0, 86400000))
+      ->capture_default_str();
+  cmd.add_option("--db-keepalive", c.db_keepalive_s,
+                 "PostgreSQL: seconds between pings on an idle connection (0: none)")
+      ->envname("ORDO_DB_KEEPALIVE")->check(CLI::Range(0, 86400))->capture_default_str();
   cmd.add_option("--data-dir", c.data_dir, "Directory for the embedded database")
       ->envname("ORDO_DATA_DIR")->capture_default_str();
   cmd.add_option("--threads", c.threads, "Event-loop threads")
@@ -68,6 +100,10 @@ int RunServe(const ServeConfig& c) {
   }
   broker::StoreOptions store_options;
   store_options.max_pending = static_cast<size_t>(c.max_pending);
+  store_options.pg_connections = c.db_connections;
+  store_options.pg_max_connections = c.db_max_connections;
+  store_options.pg_statement_timeout_ms = c.db_statement_timeout_ms;
+  store_options.pg_keepalive_s = c.db_keepalive_s;
   auto made = broker::MakeStore(c.DatabaseUrl(), store_options);
   if (!made.ok()) {
     spdlog::error("{}", made.status().message());

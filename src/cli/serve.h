@@ -13,7 +13,7 @@ namespace ordo::cli {
 struct ServeConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 6632;
-  std::string db;  // empty: sqlite:<data_dir>/ordo.db
+  std::string db;  // empty: ORDO_DATABASE_URL if set, else sqlite:<data_dir>/ordo.db
   std::string data_dir = "./ordo-data";
   int threads = 1;
   uint64_t max_body = 64ull * 1024 * 1024;
@@ -23,11 +23,18 @@ struct ServeConfig {
   int64_t shutdown_timeout_s = 10;
   int64_t max_pending = 10000;
   int64_t max_waiters = 10000;
+  int db_connections = 2;
+  int db_max_connections = 10;
+  int64_t db_statement_timeout_ms = 30000;
+  int64_t db_keepalive_s = 30;
   std::string cors_origin = "*";
   std::string log_level = "info";
   std::string log_format = "text";
 
-  std::string DatabaseUrl() const { return db.empty() ? "sqlite:" + data_dir + "/ordo.db" : db; }
+  // The database to open: --db, with `postgres` alone completed from ORDO_DATABASE_URL, then
+  // DATABASE_URL (else libpq's PG* variables apply); without --db, ORDO_DATABASE_URL, else the
+  // embedded SQLite file in the data directory.
+  std::string DatabaseUrl() const;
 };
 
 void AddServeOptions(CLI::App& cmd, ServeConfig& config);

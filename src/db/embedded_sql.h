@@ -15,5 +15,6 @@ struct Migration {
 
 // Ordered by version, ascending.
 const std::vector<Migration>& SqliteMigrations();
+const std::vector<Migration>& PostgresMigrations();
 
 }  // namespace ordo::db

@@ -1,0 +1,809 @@
+#include "broker/pg_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_set>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "broker/counts.h"
+#include "common/uuid.h"
+#include "db/pg/migrate.h"
+#include "db/pg/pipeline.h"
+#include "db/pg/statements.h"
+
+namespace ordo::broker {
+
+namespace asio = boost::asio;
+using db::pg::ArrayLiteral;
+using db::pg::Pipeline;
+using db::pg::PreparedStatement;
+using db::pg::ResultPtr;
+using db::pg::Rows;
+namespace sql = db::pg::sql;
+using Params = std::vector<std::optional<std::string>>;
+
+namespace {
+
+constexpr Micros kMicrosPerSecond = 1'000'000;
+// One statement carries at most this many items; a bigger backlog goes out as several.
+constexpr size_t kMaxItemsPerStatement = 10000;
+// SQLSTATEs retried transparently: serialization failure, deadlock detected.
+constexpr int kMaxRetries = 3;
+bool Retryable(const std::string& sqlstate) {
+  return sqlstate == "40001" || sqlstate == "40P01";
+}
+
+template <typename T>
+void Deliver(const Executor& ex, Completion<T> done, Result<T> result) {
+  asio::post(ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
+}
+
+std::optional<std::string> OptInt(const std::optional<int64_t>& v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
+std::optional<std::string> OptBool(const std::optional<bool>& v) {
+  if (!v) return std::nullopt;
+  return std::string(*v ? "true" : "false");
+}
+
+// Reads the queue columns starting at `col` (order of sql::kSelectQueues / ordo.configure).
+QueueInfo ReadQueue(const Rows& r, int row, int col) {
+  QueueInfo q;
+  q.id = r.Str(row, col + 0);
+  q.name = r.Str(row, col + 1);
+  q.ns = r.Str(row, col + 2);
+  q.task = r.Str(row, col + 3);
+  q.created_at = r.Int(row, col + 4);
+  QueueOptions& o = q.options;
+  o.lease_time_s = r.Int(row, col + 5);
+  o.retry_limit = r.Int(row, col + 6);
+  o.retry_delay_ms = r.Int(row, col + 7);
+  o.retry_backoff = r.Bool(row, col + 8);
+  o.retry_delay_max_ms = r.Int(row, col + 9);
+  o.delayed_processing_s = r.Int(row, col + 10);
+  o.window_buffer_s = r.Int(row, col + 11);
+  o.max_size = r.Int(row, col + 12);
+  o.retention_s = r.Int(row, col + 13);
+  o.completed_retention_s = r.Int(row, col + 14);
+  o.max_wait_time_s = r.Int(row, col + 15);
+  o.dedup_window_s = r.Int(row, col + 16);
+  o.priority = r.Int(row, col + 17);
+  o.encryption_enabled = r.Bool(row, col + 18);
+  return q;
+}
+
+PartitionDetail ReadPartitionStats(const Rows& r, int row) {
+  PartitionDetail d;
+  d.id = r.Str(row, 1);
+  d.name = r.Str(row, 2);
+  d.created_at = r.Int(row, 3);
+  if (!r.IsNull(row, 5)) d.oldest_message = r.Int(row, 5);
+  if (!r.IsNull(row, 6)) d.newest_message = r.Int(row, 6);
+  d.stats = CountsFromTallies(PartitionTallies{r.Int(row, 4), r.Int(row, 7), r.Int(row, 8),
+                                               r.Int(row, 9), r.Int(row, 10), r.Int(row, 11)});
+  return d;
+}
+
+int16_t AckStatusCode(AckStatus s) {
+  switch (s) {
+    case AckStatus::kCompleted: return 0;
+    case AckStatus::kFailed: return 1;
+    case AckStatus::kDlq: return 2;
+    case AckStatus::kRetry: return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// ---- the engine loop ------------------------------------------------------------------------
+
+struct PgStore::Loop {
+  Loop(const StoreOptions& o, std::vector<std::pair<std::string, std::string>> p)
+      : options(o), clock(o.clock), params(std::move(p)), work(asio::make_work_guard(io)) {}
+
+  StoreOptions options;
+  Clock clock;
+  std::vector<std::pair<std::string, std::string>> params;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+  std::atomic<size_t> pending{0};  // accepted operations not yet completed (any thread)
+  std::atomic<bool> closed{false};
+
+  std::mutex change_mu;
+  std::function<void(const std::string&)> on_change;  // guarded by change_mu
+
+  // A connection slot: the current Pipeline, or a timer before the next connect attempt.
+  struct Slot {
+    std::shared_ptr<Pipeline> pipeline;
+    std::unique_ptr<asio::steady_timer> timer;
+    int failures = 0;
+    bool listen = false;
+    std::chrono::steady_clock::time_point last_send{};
+  };
+  std::vector<Slot> slots;  // pool slots, then the LISTEN slot (if any)
+  std::unique_ptr<asio::steady_timer> keepalive;
+  std::mt19937 rng{std::random_device{}()};
+  bool stopping = false;
+  std::promise<Status> first_ready;
+  bool first_ready_set = false;
+
+  struct PushCall {
+    Executor ex;
+    std::vector<PushItem> items;
+    Completion<std::vector<PushOutcome>> done;
+  };
+  struct AckCall {
+    Executor ex;
+    std::vector<AckItem> items;
+    Completion<std::vector<AckOutcome>> done;
+  };
+  std::vector<PushCall> push_queue;
+  std::vector<AckCall> ack_queue;
+  bool push_flush_posted = false;
+  bool ack_flush_posted = false;
+
+  // ---- connections ---------------------------------------------------------------------------
+
+  db::pg::ConnectOptions ConnectOptionsFor(bool listen) const {
+    db::pg::ConnectOptions c;
+    c.params = params;
+    c.listen = listen;
+    if (listen) {
+      c.listen_channel = "ordo_push";
+    } else {
+      c.statements.assign(std::begin(sql::kAll), std::end(sql::kAll));
+    }
+    return c;
+  }
+
+  void Connect(size_t i) {
+    if (stopping) return;
+    Slot& slot = slots[i];
+    auto p = std::make_shared<Pipeline>(io.get_executor(), ConnectOptionsFor(slot.listen));
+    slot.pipeline = p;
+    if (slot.listen) {
+      p->OnNotify([this](std::string_view, std::string_view payload) {
+        std::function<void(const std::string&)> cb;
+        {
+          std::lock_guard lock(change_mu);
+          cb = on_change;
+        }
+        if (cb) cb(std::string(payload));
+      });
+    }
+    p->Start(
+        [this, i, p](Status s) {
+          if (slots[i].pipeline != p) return;
+          if (s.ok()) {
+            if (slots[i].failures > 0) spdlog::info("PostgreSQL connection {} is back", i);
+            slots[i].failures = 0;
+            if (!slots[i].listen) SignalFirstReady(Status::Ok());
+            return;
+          }
+          if (slots[i].failures == 0) spdlog::warn("PostgreSQL connection {}: {}", i, s.message());
+          ScheduleReconnect(i);
+        },
+        [this, i, p](Status s) {
+          if (slots[i].pipeline != p) return;
+          spdlog::warn("PostgreSQL connection {} lost: {}", i, s.message());
+          ScheduleReconnect(i);
+        });
+  }
+
+  void SignalFirstReady(Status s) {
+    if (first_ready_set) return;
+    first_ready_set = true;
+    first_ready.set_value(std::move(s));
+  }
+
+  // Exponential back-off with jitter: 100 ms doubling to 5 s, each +-25%.
+  void ScheduleReconnect(size_t i) {
+    Slot& slot = slots[i];
+    slot.pipeline.reset();
+    if (stopping) return;
+    int n = std::min(slot.failures, 6);
+    ++slot.failures;
+    double base = std::min(100.0 * (1 << n), 5000.0);
+    std::uniform_real_distribution<double> jitter(0.75, 1.25);
+    auto delay = std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng)));
+    if (!slot.timer) slot.timer = std::make_unique<asio::steady_timer>(io);
+    slot.timer->expires_after(delay);
+    slot.timer->async_wait([this, i](const boost::system::error_code& ec) {
+      if (!ec) Connect(i);
+    });
+  }
+
+  void StartKeepalive() {
+    if (options.pg_keepalive_s <= 0) return;
+    keepalive = std::make_unique<asio::steady_timer>(io);
+    ArmKeepalive();
+  }
+
+  void ArmKeepalive() {
+    auto period = std::chrono::seconds(options.pg_keepalive_s);
+    keepalive->expires_after(period);
+    keepalive->async_wait([this, period](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      auto now = std::chrono::steady_clock::now();
+      for (Slot& slot : slots) {
+        if (slot.listen || !slot.pipeline || !slot.pipeline->ready()) continue;
+        if (now - slot.last_send < period) continue;
+        slot.last_send = now;
+        slot.pipeline->Send(sql::kPing.name, {}, [](Result<ResultPtr>, const std::string&) {});
+      }
+      ArmKeepalive();
+    });
+  }
+
+  // Sends on the ready pool connection with the fewest statements in flight. Retries deadlocks
+  // and serialization failures a bounded number of times.
+  void Exec(const PreparedStatement& st, std::shared_ptr<const Params> args,
+            std::function<void(Result<ResultPtr>)> done, int attempt = 0) {
+    std::vector<Slot*> ready;
+    for (Slot& slot : slots) {
+      if (!slot.listen && slot.pipeline && slot.pipeline->ready()) ready.push_back(&slot);
+    }
+    std::sort(ready.begin(), ready.end(), [](const Slot* a, const Slot* b) {
+      return a->pipeline->in_flight() < b->pipeline->in_flight();
+    });
+    for (Slot* slot : ready) {
+      auto cb = [this, &st, args, done, attempt](Result<ResultPtr> r, const std::string& state) {
+        if (!r.ok() && Retryable(state) && attempt < kMaxRetries) {
+          asio::post(io, [this, &st, args, done, attempt] { Exec(st, args, done, attempt + 1); });
+          return;
+        }
+        done(std::move(r));
+      };
+      if (slot->pipeline->Send(st.name, *args, std::move(cb))) {
+        slot->last_send = std::chrono::steady_clock::now();
+        return;
+      }
+    }
+    done(ready.empty() ? Status::Unavailable("the database is unreachable; retry later")
+                       : Status::Unavailable("the database connections are saturated; retry later"));
+  }
+
+  // ---- group commit ---------------------------------------------------------------------------
+
+  void FlushPushes() {
+    push_flush_posted = false;
+    std::vector<PushCall> calls = std::move(push_queue);
+    push_queue.clear();
+    size_t begin = 0;
+    while (begin < calls.size()) {
+      size_t end = begin, items = 0;
+      while (end < calls.size() && (end == begin || items + calls[end].items.size() <=
+                                                        kMaxItemsPerStatement)) {
+        items += calls[end].items.size();
+        ++end;
+      }
+      auto group = std::make_shared<std::vector<PushCall>>(
+          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(begin)),
+          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(end)));
+      SendPushGroup(std::move(group));
+      begin = end;
+    }
+  }
+
+  void SendPushGroup(std::shared_ptr<std::vector<PushCall>> group) {
+    Micros now = clock();
+    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+    size_t bytes = 0;
+    for (const PushCall& call : *group) {
+      for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
+    }
+    payloads.Reserve(bytes + 2);
+    for (PushCall& call : *group) {
+      for (PushItem& item : call.items) {
+        std::string id = NewUuidV7(now);
+        // Without a transaction id from the user, the message id is the transaction id.
+        if (item.transaction_id.empty()) item.transaction_id = id;
+        queues.Add(item.queue);
+        partitions.Add(item.partition);
+        ids.Add(id);
+        txids.Add(item.transaction_id);
+        traces.Add(item.trace_id);
+        payloads.Add(item.payload);
+      }
+    }
+    auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
+                                                      txids.Take(), traces.Take(), payloads.Take(),
+                                                      std::to_string(now)});
+    Exec(sql::kPush, std::move(args), [this, group](Result<ResultPtr> r) {
+      if (!r.ok()) {
+        for (PushCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
+        return;
+      }
+      Rows rows(r->get());
+      int row = 0;
+      for (PushCall& call : *group) {
+        std::vector<PushOutcome> out;
+        out.reserve(call.items.size());
+        for (PushItem& item : call.items) {
+          PushOutcome o;
+          if (row >= rows.size()) {
+            o.status = PushStatus::kFailed;
+            o.error = "the database returned no outcome for this item";
+          } else {
+            o.status = rows.Int(row, 1) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
+            o.message_id = rows.Str(row, 2);
+            o.transaction_id = rows.Str(row, 3);
+            o.partition_id = rows.Str(row, 4);
+          }
+          ++row;
+          o.queue = std::move(item.queue);
+          o.trace_id = std::move(item.trace_id);
+          out.push_back(std::move(o));
+        }
+        Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), std::move(out));
+      }
+    });
+  }
+
+  void FlushAcks() {
+    ack_flush_posted = false;
+    std::vector<AckCall> calls = std::move(ack_queue);
+    ack_queue.clear();
+    size_t begin = 0;
+    while (begin < calls.size()) {
+      size_t end = begin, items = 0;
+      while (end < calls.size() &&
+             (end == begin || items + calls[end].items.size() <= kMaxItemsPerStatement)) {
+        items += calls[end].items.size();
+        ++end;
+      }
+      auto group = std::make_shared<std::vector<AckCall>>(
+          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(begin)),
+          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(end)));
+      SendAckGroup(std::move(group));
+      begin = end;
+    }
+  }
+
+  void SendAckGroup(std::shared_ptr<std::vector<AckCall>> group) {
+    ArrayLiteral txids, partitions, leases, statuses, groups, errors;
+    for (const AckCall& call : *group) {
+      for (const AckItem& item : call.items) {
+        txids.Add(item.transaction_id);
+        partitions.Add(item.partition_id);
+        leases.Add(item.lease_id);
+        statuses.Add(int64_t{AckStatusCode(item.status)});
+        groups.Add(item.group);
+        errors.Add(item.error);
+      }
+    }
+    auto args = std::make_shared<const Params>(Params{txids.Take(), partitions.Take(),
+                                                      leases.Take(), statuses.Take(), groups.Take(),
+                                                      errors.Take(), std::to_string(clock())});
+    Exec(sql::kAck, std::move(args), [this, group](Result<ResultPtr> r) {
+      if (!r.ok()) {
+        for (AckCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
+        return;
+      }
+      Rows rows(r->get());
+      int row = 0;
+      for (AckCall& call : *group) {
+        std::vector<AckOutcome> out;
+        out.reserve(call.items.size());
+        for (size_t i = 0; i < call.items.size(); ++i, ++row) {
+          AckOutcome o;
+          if (row >= rows.size()) {
+            o.error = "the database returned no outcome for this item";
+          } else {
+            o.success = rows.Bool(row, 1);
+            if (!rows.IsNull(row, 2)) o.error = rows.Str(row, 2);
+            if (!rows.IsNull(row, 3)) o.queue = rows.Str(row, 3);
+            if (!rows.IsNull(row, 4)) o.partition = rows.Str(row, 4);
+            o.lease_released = rows.Bool(row, 5);
+            o.dlq = rows.Bool(row, 6);
+          }
+          out.push_back(std::move(o));
+        }
+        Finish<std::vector<AckOutcome>>(call.ex, std::move(call.done), std::move(out));
+      }
+    });
+  }
+
+  template <typename T>
+  void Finish(const Executor& ex, Completion<T> done, Result<T> result) {
+    pending.fetch_sub(1);
+    Deliver<T>(ex, std::move(done), std::move(result));
+  }
+
+  // Runs one statement for one operation and completes it with decode(rows).
+  template <typename T>
+  void Single(const PreparedStatement& st, Params args, Executor ex, Completion<T> done,
+              std::function<Result<T>(const Rows&)> decode) {
+    auto shared = std::make_shared<const Params>(std::move(args));
+    auto state = std::make_shared<std::pair<Executor, Completion<T>>>(std::move(ex), std::move(done));
+    Exec(st, std::move(shared), [this, state, decode = std::move(decode)](Result<ResultPtr> r) {
+      if (!r.ok()) return Finish<T>(state->first, std::move(state->second), r.status());
+      Finish<T>(state->first, std::move(state->second), decode(Rows(r->get())));
+    });
+  }
+};
+
+// ---- the Store interface --------------------------------------------------------------------
+
+PgStore::PgStore(std::string url, StoreOptions options)
+    : url_(std::move(url)), options_(std::move(options)) {}
+
+PgStore::~PgStore() { Close(); }
+
+std::vector<std::pair<std::string, std::string>> PgStore::ConnectParams(
+    const std::string& url, const StoreOptions& options) {
+  std::vector<std::pair<std::string, std::string>> p = {
+      {"application_name", "ordo"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"},
+      {"keepalives_count", "3"},
+      {"connect_timeout", std::to_string(std::max<int64_t>(1, options.pg_connect_timeout_s))},
+      {"options", fmt::format("-c statement_timeout={}", options.pg_statement_timeout_ms)},
+  };
+  // Later entries win, so what the user's URL says overrides the defaults above.
+  if (url != "postgres" && url != "postgresql") p.emplace_back("dbname", url);
+  return p;
+}
+
+void PgStore::SetChangeHandler(std::function<void(const std::string& queue)> handler) {
+  on_change_ = handler;
+  if (engine_) {
+    std::lock_guard lock(engine_->change_mu);
+    engine_->on_change = std::move(handler);
+  }
+}
+
+Status PgStore::Open() {
+  auto params = ConnectParams(url_, options_);
+  int applied = 0;
+  if (Status s = db::pg::Migrate(params, &applied); !s.ok()) return s;
+  if (applied > 0) spdlog::info("PostgreSQL schema: applied {} migration(s)", applied);
+
+  auto engine = std::make_unique<Loop>(options_, std::move(params));
+  engine->on_change = on_change_;
+  int cap = std::max(1, options_.pg_max_connections);
+  int pool = std::clamp(options_.pg_connections, 1, cap);
+  bool listen = pool < cap;  // the LISTEN connection counts against the cap too
+  if (!listen) {
+    spdlog::warn("--db-max-connections {} leaves no room for the LISTEN connection: long polls "
+                 "rely on the periodic re-check for pushes made by other instances", cap);
+  }
+  engine->slots.resize(static_cast<size_t>(pool + (listen ? 1 : 0)));
+  if (listen) engine->slots.back().listen = true;
+  std::future<Status> ready = engine->first_ready.get_future();
+  Loop* e = engine.get();
+  engine->thread = std::thread([e] { e->io.run(); });
+  asio::post(engine->io, [e] {
+    for (size_t i = 0; i < e->slots.size(); ++i) e->Connect(i);
+    e->StartKeepalive();
+  });
+  engine_ = std::move(engine);
+  auto wait = std::chrono::seconds(std::max<int64_t>(1, options_.pg_connect_timeout_s));
+  if (ready.wait_for(wait) != std::future_status::ready) {
+    Close();
+    return Status::Unavailable("no PostgreSQL connection became ready in time");
+  }
+  spdlog::info("PostgreSQL engine ready ({} pipelined connection{}{})", pool, pool == 1 ? "" : "s",
+               listen ? " + LISTEN" : "");
+  return Status::Ok();
+}
+
+void PgStore::Close() {
+  if (!engine_) return;
+  Loop* e = engine_.get();
+  e->closed = true;
+  // Finish what was accepted: flush the batchers, wait (on the loop, by timer) until nothing is
+  // in flight or the grace period ends, then close the connections.
+  std::promise<void> drained;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto timer = std::make_shared<asio::steady_timer>(e->io);
+  std::function<void()> check;
+  check = [e, timer, deadline, &drained, &check] {
+    if (!e->push_queue.empty()) e->FlushPushes();
+    if (!e->ack_queue.empty()) e->FlushAcks();
+    bool busy = e->pending.load() > 0;
+    if (busy && std::chrono::steady_clock::now() < deadline) {
+      timer->expires_after(std::chrono::milliseconds(2));
+      timer->async_wait([&check](const boost::system::error_code&) { check(); });
+      return;
+    }
+    e->stopping = true;
+    for (auto& slot : e->slots) {
+      if (slot.timer) slot.timer->cancel();
+      if (slot.pipeline) slot.pipeline->Close(Status::Unavailable("the store is closed"));
+      slot.pipeline.reset();
+    }
+    if (e->keepalive) e->keepalive->cancel();
+    drained.set_value();
+  };
+  asio::post(e->io, [&check] { check(); });
+  drained.get_future().wait();
+  e->work.reset();
+  e->io.stop();
+  if (e->thread.joinable()) e->thread.join();
+  engine_.reset();
+}
+
+namespace {
+
+// Accepts an operation: counts it against max_pending, or answers it at once.
+template <typename T>
+bool Admit(std::atomic<size_t>& pending, size_t max_pending, bool closed, const Executor& ex,
+           Completion<T>& done) {
+  if (closed) {
+    Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
+    return false;
+  }
+  if (pending.fetch_add(1) >= max_pending) {
+    pending.fetch_sub(1);
+    Deliver<T>(ex, std::move(done), Status::Unavailable("the broker is overloaded; retry later"));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+#define ORDO_PG_ADMIT(T)                                                                  \
+  if (!engine_) return Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
+  if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return
+
+void PgStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
+  ORDO_PG_ADMIT(QueueInfo);
+  const QueueOptionsPatch& o = req.options;
+  Params args = {req.queue,
+                 std::to_string(options_.clock()),
+                 req.ns,
+                 req.task,
+                 OptInt(o.lease_time_s),
+                 OptInt(o.retry_limit),
+                 OptInt(o.retry_delay_ms),
+                 OptBool(o.retry_backoff),
+                 OptInt(o.retry_delay_max_ms),
+                 OptInt(o.delayed_processing_s),
+                 OptInt(o.window_buffer_s),
+                 OptInt(o.max_size),
+                 OptInt(o.retention_s),
+                 OptInt(o.completed_retention_s),
+                 OptInt(o.max_wait_time_s),
+                 OptInt(o.dedup_window_s),
+                 OptInt(o.priority),
+                 OptBool(o.encryption_enabled)};
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<QueueInfo>(sql::kConfigure, std::move(args), std::move(ex), std::move(done),
+                         [](const Rows& r) -> Result<QueueInfo> {
+                           if (r.size() != 1) return Status::Internal("configure returned no row");
+                           QueueInfo q = ReadQueue(r, 0, 0);
+                           q.default_partition_id = r.Str(0, 19);
+                           return q;
+                         });
+  });
+}
+
+void PgStore::Push(Executor ex, std::vector<PushItem> items,
+                   Completion<std::vector<PushOutcome>> done) {
+  ORDO_PG_ADMIT(std::vector<PushOutcome>);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, ex = std::move(ex), items = std::move(items),
+                     done = std::move(done)]() mutable {
+    e->push_queue.push_back({std::move(ex), std::move(items), std::move(done)});
+    if (!e->push_flush_posted) {
+      e->push_flush_posted = true;
+      asio::post(e->io, [e] { e->FlushPushes(); });
+    }
+  });
+}
+
+void PgStore::Ack(Executor ex, std::vector<AckItem> items,
+                  Completion<std::vector<AckOutcome>> done) {
+  ORDO_PG_ADMIT(std::vector<AckOutcome>);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, ex = std::move(ex), items = std::move(items),
+                     done = std::move(done)]() mutable {
+    e->ack_queue.push_back({std::move(ex), std::move(items), std::move(done)});
+    if (!e->ack_flush_posted) {
+      e->ack_flush_posted = true;
+      asio::post(e->io, [e] { e->FlushAcks(); });
+    }
+  });
+}
+
+void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
+  ORDO_PG_ADMIT(PopResult);
+  int kind = 0;
+  switch (req.subscription.kind) {
+    case SubscriptionStart::Kind::kAll: kind = 0; break;
+    case SubscriptionStart::Kind::kNew: kind = 1; break;
+    case SubscriptionStart::Kind::kTimestamp: kind = 2; break;
+  }
+  std::optional<std::string> lease_id;
+  if (!req.auto_ack) lease_id = NewUuidV4();
+  Params args = {req.queue,
+                 req.partition,
+                 req.group,
+                 std::to_string(req.batch),
+                 std::to_string(req.max_partitions),
+                 std::string(req.auto_ack ? "true" : "false"),
+                 std::to_string(kind),
+                 std::to_string(req.subscription.from),
+                 lease_id,
+                 std::to_string(options_.clock())};
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
+                     queue = req.queue, lease_id = std::move(lease_id)]() mutable {
+    e->Single<PopResult>(
+        sql::kPop, std::move(args), std::move(ex), std::move(done),
+        [queue, lease_id](const Rows& r) -> Result<PopResult> {
+          if (r.size() == 0) return Status::Internal("pop returned no row");
+          PopResult out;
+          int kind = static_cast<int>(r.Int(0, 0));
+          out.window_buffer_active = r.Bool(0, 2);
+          if (!r.IsNull(0, 3)) out.partition_id = r.Str(0, 3);
+          if (!r.IsNull(0, 4)) out.partition = r.Str(0, 4);
+          switch (kind) {
+            case 0: out.kind = PopKind::kMessages; break;
+            case 1: out.kind = PopKind::kNoPartition; return out;
+            case 2: out.kind = PopKind::kPartitionNotFound; return out;
+            case 3: out.kind = PopKind::kLeaseHeld; return out;
+            default: out.kind = PopKind::kEmpty; return out;
+          }
+          out.lease_expires_at = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
+          if (lease_id) out.lease_id = *lease_id;
+          std::unordered_set<std::string_view> partitions;
+          out.messages.reserve(static_cast<size_t>(r.size()));
+          for (int i = 0; i < r.size(); ++i) {
+            Message m;
+            m.queue = queue;
+            m.partition_id = r.Str(i, 3);
+            m.partition = r.Str(i, 4);
+            m.seq = r.Int(i, 5);
+            m.id = r.Str(i, 6);
+            m.transaction_id = r.Str(i, 7);
+            m.trace_id = r.OptStr(i, 8);
+            m.payload = r.Str(i, 9);
+            m.created_at = r.Int(i, 10);
+            m.retry_count = r.Int(i, 11);
+            partitions.insert(r.Text(i, 3));
+            out.messages.push_back(std::move(m));
+          }
+          out.partitions_claimed = static_cast<int64_t>(partitions.size());
+          return out;
+        });
+  });
+}
+
+void PgStore::ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
+                          Completion<ExtendOutcome> done) {
+  ORDO_PG_ADMIT(ExtendOutcome);
+  Params args = {std::move(lease_id), std::to_string(seconds), std::to_string(options_.clock())};
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<ExtendOutcome>(sql::kExtendLease, std::move(args), std::move(ex), std::move(done),
+                             [](const Rows& r) -> Result<ExtendOutcome> {
+                               ExtendOutcome out;
+                               if (r.size() != 1) return Status::Internal("extend returned no row");
+                               out.success = r.Bool(0, 0);
+                               if (!r.IsNull(0, 1)) out.error = r.Str(0, 1);
+                               if (!r.IsNull(0, 2)) out.expires_at = r.Int(0, 2);
+                               return out;
+                             });
+  });
+}
+
+void PgStore::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
+  ORDO_PG_ADMIT(bool);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, name = std::move(name), ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<bool>(sql::kDeleteQueue, Params{std::move(name)}, std::move(ex), std::move(done),
+                    [](const Rows& r) -> Result<bool> { return r.size() == 1 && r.Bool(0, 0); });
+  });
+}
+
+void PgStore::Ping(Executor ex, Completion<bool> done) {
+  ORDO_PG_ADMIT(bool);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<bool>(sql::kPing, Params{}, std::move(ex), std::move(done),
+                    [](const Rows& r) -> Result<bool> { return r.size() == 1; });
+  });
+}
+
+// Browsing: the queue rows, then per-partition tallies, as two statements.
+void PgStore::ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) {
+  ORDO_PG_ADMIT(std::vector<QueueSummary>);
+  Loop* e = engine_.get();
+  Micros now = options_.clock();
+  asio::post(e->io, [e, now, ex = std::move(ex), done = std::move(done)]() mutable {
+    auto state = std::make_shared<std::pair<Executor, Completion<std::vector<QueueSummary>>>>(
+        std::move(ex), std::move(done));
+    e->Exec(sql::kSelectQueues, std::make_shared<const Params>(Params{std::nullopt}),
+            [e, now, state](Result<ResultPtr> qr) {
+              if (!qr.ok()) return e->Finish(state->first, std::move(state->second), {qr.status()});
+              auto queues = std::make_shared<std::vector<QueueSummary>>();
+              Rows q(qr->get());
+              for (int i = 0; i < q.size(); ++i) {
+                QueueSummary s;
+                s.info = ReadQueue(q, i, 0);
+                queues->push_back(std::move(s));
+              }
+              e->Exec(sql::kPartitionStats,
+                      std::make_shared<const Params>(
+                          Params{std::nullopt, std::string(kDefaultGroup), std::to_string(now)}),
+                      [e, state, queues](Result<ResultPtr> pr) {
+                        if (!pr.ok()) {
+                          return e->Finish(state->first, std::move(state->second), {pr.status()});
+                        }
+                        Rows p(pr->get());
+                        std::unordered_map<std::string_view, QueueSummary*> by_name;
+                        for (QueueSummary& s : *queues) by_name[s.info.name] = &s;
+                        for (int i = 0; i < p.size(); ++i) {
+                          auto it = by_name.find(p.Text(i, 0));
+                          if (it == by_name.end()) continue;  // created between the two reads
+                          PartitionDetail d = ReadPartitionStats(p, i);
+                          ++it->second->partitions;
+                          AddCounts(it->second->messages, d.stats);
+                          if (d.name == kDefaultPartition) it->second->info.default_partition_id = d.id;
+                        }
+                        e->Finish(state->first, std::move(state->second), {std::move(*queues)});
+                      });
+            });
+  });
+}
+
+void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) {
+  ORDO_PG_ADMIT(QueueDetail);
+  Loop* e = engine_.get();
+  Micros now = options_.clock();
+  asio::post(e->io, [e, now, name = std::move(name), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    auto state = std::make_shared<std::pair<Executor, Completion<QueueDetail>>>(std::move(ex),
+                                                                              std::move(done));
+    e->Exec(sql::kSelectQueues, std::make_shared<const Params>(Params{name}),
+            [e, now, state, name](Result<ResultPtr> qr) {
+              if (!qr.ok()) return e->Finish(state->first, std::move(state->second), {qr.status()});
+              Rows q(qr->get());
+              if (q.size() == 0) {
+                return e->Finish(state->first, std::move(state->second),
+                                 {Status::NotFound(fmt::format("queue '{}' does not exist", name))});
+              }
+              auto detail = std::make_shared<QueueDetail>();
+              detail->info = ReadQueue(q, 0, 0);
+              e->Exec(sql::kPartitionStats,
+                      std::make_shared<const Params>(
+                          Params{name, std::string(kDefaultGroup), std::to_string(now)}),
+                      [e, state, detail](Result<ResultPtr> pr) {
+                        if (!pr.ok()) {
+                          return e->Finish(state->first, std::move(state->second), {pr.status()});
+                        }
+                        Rows p(pr->get());
+                        for (int i = 0; i < p.size(); ++i) {
+                          PartitionDetail d = ReadPartitionStats(p, i);
+                          AddCounts(detail->totals, d.stats);
+                          if (d.name == kDefaultPartition) detail->info.default_partition_id = d.id;
+                          detail->partitions.push_back(std::move(d));
+                        }
+                        e->Finish(state->first, std::move(state->second), {std::move(*detail)});
+                      });
+            });
+  });
+}
+
+#undef ORDO_PG_ADMIT
+
+}  // namespace ordo::broker

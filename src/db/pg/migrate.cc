@@ -1,0 +1,86 @@
+#include "db/pg/migrate.h"
+
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include "db/embedded_sql.h"
+#include "db/pg/result.h"
+#include "db/pg/statements.h"
+
+namespace ordo::db::pg {
+
+namespace {
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+
+std::string Trimmed(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Runs `sql` (may hold several statements when it has no parameters).
+Result<ResultPtr> Exec(PGconn* conn, const std::string& sql,
+                       const std::vector<std::string>& params = {}) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  ResultPtr r(params.empty() ? PQexec(conn, sql.c_str())
+                             : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()),
+                                            nullptr, values.data(), nullptr, nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return Status::Unavailable(Trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn)));
+  }
+  return r;
+}
+
+}  // namespace
+
+Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied) {
+  std::vector<const char*> keys, values;
+  for (const auto& [k, v] : params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  ConnPtr conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}",
+                                           Trimmed(conn ? PQerrorMessage(conn.get()) : nullptr)));
+  }
+  auto fail = [&](std::string_view what, const Status& s) {
+    PQclear(PQexec(conn.get(), sql::kRollback));
+    return Status::Unavailable(fmt::format("database migration failed ({}): {}", what, s.message()));
+  };
+  if (auto r = Exec(conn.get(), sql::kBegin); !r.ok()) return fail("begin", r.status());
+  if (auto r = Exec(conn.get(), sql::kMigrationLock); !r.ok()) return fail("lock", r.status());
+  if (auto r = Exec(conn.get(), sql::kCreateVersionTable); !r.ok()) {
+    return fail("version table", r.status());
+  }
+  auto versions = Exec(conn.get(), sql::kAppliedVersions);
+  if (!versions.ok()) return fail("read versions", versions.status());
+  std::set<int> done;
+  Rows rows(versions->get());
+  for (int i = 0; i < rows.size(); ++i) done.insert(static_cast<int>(rows.Int(i, 0)));
+  int count = 0;
+  for (const Migration& m : PostgresMigrations()) {
+    if (done.count(m.version)) continue;
+    if (auto r = Exec(conn.get(), std::string(m.sql)); !r.ok()) return fail(m.name, r.status());
+    auto rec = Exec(conn.get(), sql::kRecordVersion,
+                    {std::to_string(m.version), std::string(m.name)});
+    if (!rec.ok()) return fail(m.name, rec.status());
+    ++count;
+  }
+  if (auto r = Exec(conn.get(), sql::kCommit); !r.ok()) return fail("commit", r.status());
+  if (applied) *applied = count;
+  return Status::Ok();
+}
+
+}  // namespace ordo::db::pg

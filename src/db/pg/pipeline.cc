@@ -1,0 +1,262 @@
+#include "db/pg/pipeline.h"
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+namespace ordo::db::pg {
+
+namespace {
+
+std::string ConnError(PGconn* conn) {
+  std::string msg = conn ? PQerrorMessage(conn) : "out of memory";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(boost::asio::any_io_executor ex, ConnectOptions options)
+    : ex_(std::move(ex)), options_(std::move(options)) {}
+
+Pipeline::~Pipeline() {
+  if (socket_) socket_->release();  // libpq owns the descriptor
+  if (conn_) PQfinish(conn_);
+}
+
+void Pipeline::Start(std::function<void(Status)> on_ready, std::function<void(Status)> on_lost) {
+  on_ready_ = std::move(on_ready);
+  on_lost_ = std::move(on_lost);
+  std::vector<const char*> keys, values;
+  for (const auto& [k, v] : options_.params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {
+    Fail(Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", ConnError(conn_))));
+    return;
+  }
+  state_ = State::kConnecting;
+  PollConnect(PGRES_POLLING_WRITING);
+}
+
+// Re-creates the Asio descriptor when libpq's socket changed (it may, between connect attempts
+// to several hosts).
+bool Pipeline::WatchSocket() {
+  int fd = PQsocket(conn_);
+  if (fd < 0) return false;
+  if (fd == fd_ && socket_) return true;
+  if (socket_) socket_->release();
+  socket_ = std::make_unique<boost::asio::posix::stream_descriptor>(ex_, fd);
+  fd_ = fd;
+  reading_ = writing_ = false;
+  return true;
+}
+
+void Pipeline::PollConnect(PostgresPollingStatusType polling) {
+  if (state_ != State::kConnecting) return;
+  if (polling == PGRES_POLLING_OK) {
+    OnConnected();
+    return;
+  }
+  if (polling == PGRES_POLLING_FAILED || !WatchSocket()) {
+    Fail(Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", ConnError(conn_))));
+    return;
+  }
+  auto wait = polling == PGRES_POLLING_READING ? boost::asio::posix::descriptor_base::wait_read
+                                               : boost::asio::posix::descriptor_base::wait_write;
+  connect_waiting_ = true;
+  socket_->async_wait(wait, [self = shared_from_this()](const boost::system::error_code& ec) {
+    self->connect_waiting_ = false;
+    if (self->state_ != State::kConnecting) return;
+    if (ec) {
+      self->Fail(Status::Unavailable(fmt::format("PostgreSQL connect: {}", ec.message())));
+      return;
+    }
+    self->PollConnect(PQconnectPoll(self->conn_));
+  });
+}
+
+void Pipeline::OnConnected() {
+  if (!WatchSocket() || PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL pipeline mode: {}", ConnError(conn_))));
+    return;
+  }
+  state_ = State::kPreparing;
+  bool sent = true;
+  if (options_.listen) {
+    std::string listen = "LISTEN " + options_.listen_channel;
+    sent = PQsendQueryParams(conn_, listen.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  }
+  for (const PreparedStatement& s : options_.statements) {
+    if (!sent) break;
+    sent = PQsendPrepare(conn_, s.name, s.sql, 0, nullptr) == 1;
+  }
+  if (!sent || PQpipelineSync(conn_) != 1) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL prepare: {}", ConnError(conn_))));
+    return;
+  }
+  // The prepare round is an ordinary in-flight entry: its completion makes the connection ready.
+  in_flight_.emplace_back([self = shared_from_this()](Result<ResultPtr> r, const std::string&) {
+    if (self->state_ != State::kPreparing) return;
+    if (!r.ok()) {
+      self->Fail(Status::Unavailable(
+          fmt::format("preparing statements failed: {}", r.status().message())));
+      return;
+    }
+    self->state_ = State::kReady;
+    if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
+  });
+  WaitRead();
+  Flush();
+}
+
+bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
+                    SendDone done) {
+  if (state_ != State::kReady || in_flight_.size() >= options_.max_in_flight) return false;
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn_, statement, static_cast<int>(values.size()), values.data(),
+                          nullptr, nullptr, 0) != 1 ||
+      PQpipelineSync(conn_) != 1) {
+    // The connection is unusable; the caller keeps `done` and may go elsewhere.
+    Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
+    boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
+    return false;
+  }
+  in_flight_.emplace_back(std::move(done));
+  Flush();
+  return true;
+}
+
+void Pipeline::Flush() {
+  if (state_ == State::kClosed || conn_ == nullptr) return;
+  int r = PQflush(conn_);
+  if (r < 0) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL write: {}", ConnError(conn_))));
+    return;
+  }
+  if (r == 1) WaitWrite();
+}
+
+void Pipeline::WaitWrite() {
+  if (writing_ || !socket_) return;
+  writing_ = true;
+  socket_->async_wait(boost::asio::posix::descriptor_base::wait_write,
+                      [self = shared_from_this()](const boost::system::error_code& ec) {
+                        self->writing_ = false;
+                        if (self->state_ == State::kClosed || ec) return;
+                        self->Flush();
+                      });
+}
+
+void Pipeline::WaitRead() {
+  if (reading_ || !socket_) return;
+  reading_ = true;
+  socket_->async_wait(boost::asio::posix::descriptor_base::wait_read,
+                      [self = shared_from_this()](const boost::system::error_code& ec) {
+                        self->reading_ = false;
+                        if (self->state_ == State::kClosed) return;
+                        if (ec) {
+                          self->Fail(Status::Unavailable(
+                              fmt::format("PostgreSQL socket: {}", ec.message())));
+                          return;
+                        }
+                        self->OnReadable();
+                      });
+}
+
+void Pipeline::OnReadable() {
+  if (PQconsumeInput(conn_) != 1) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL connection lost: {}", ConnError(conn_))));
+    return;
+  }
+  while (PGnotify* n = PQnotifies(conn_)) {
+    if (on_notify_) on_notify_(n->relname, n->extra);
+    PQfreemem(n);
+  }
+  DrainResults();
+  if (state_ == State::kClosed) return;
+  // A server that closed the connection shows up as a readable socket and a bad status.
+  if (PQstatus(conn_) == CONNECTION_BAD) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL connection lost: {}", ConnError(conn_))));
+    return;
+  }
+  Flush();
+  WaitRead();
+}
+
+void Pipeline::DrainResults() {
+  int idle_nulls = 0;
+  while (!in_flight_.empty() && state_ != State::kClosed) {
+    if (PQisBusy(conn_)) return;
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) {
+      // The end of one statement's results; two in a row means libpq has nothing queued.
+      if (++idle_nulls > 1) return;
+      continue;
+    }
+    idle_nulls = 0;
+    ResultPtr r(raw);
+    InFlight& front = in_flight_.front();
+    switch (PQresultStatus(raw)) {
+      case PGRES_PIPELINE_SYNC:
+        CompleteFront();
+        break;
+      case PGRES_TUPLES_OK:
+      case PGRES_COMMAND_OK:
+        front.result = std::move(r);
+        break;
+      case PGRES_PIPELINE_ABORTED:
+        if (front.error.ok()) front.error = Status::Internal("statement skipped: pipeline aborted");
+        break;
+      default: {
+        if (!front.error.ok()) break;
+        const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+        front.sqlstate = state ? state : "";
+        std::string msg = PQresultErrorMessage(raw);
+        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+        front.error = front.sqlstate == "57014"
+                          ? Status::Unavailable("the database statement timed out: " + msg)
+                          : Status::Internal(fmt::format("database error {}: {}", front.sqlstate, msg));
+        break;
+      }
+    }
+  }
+}
+
+void Pipeline::CompleteFront() {
+  InFlight entry = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (!entry.error.ok()) {
+    entry.done(entry.error, entry.sqlstate);
+  } else if (entry.result) {
+    entry.done(std::move(*entry.result), entry.sqlstate);
+  } else {
+    entry.done(ResultPtr(), entry.sqlstate);
+  }
+}
+
+void Pipeline::Close(const Status& why) {
+  if (state_ == State::kClosed && in_flight_.empty()) return;
+  bool was_ready = state_ == State::kReady;
+  state_ = State::kClosed;
+  if (socket_) {
+    boost::system::error_code ignored;
+    socket_->cancel(ignored);
+  }
+  std::deque<InFlight> lost;
+  lost.swap(in_flight_);
+  for (InFlight& entry : lost) entry.done(why, "");
+  if (auto cb = std::exchange(on_ready_, nullptr)) cb(why);
+  if (was_ready) {
+    if (auto cb = std::exchange(on_lost_, nullptr)) cb(why);
+  }
+}
+
+void Pipeline::Fail(const Status& why) { Close(why); }
+
+}  // namespace ordo::db::pg

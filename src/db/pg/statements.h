@@ -1,0 +1,80 @@
+// Every SQL statement of the PostgreSQL engine, in one place. The schema and the functions these
+// call are in src/db/migrations/postgres/. Each is prepared once per connection under its name.
+// Column order of every result is fixed here and read by position in broker/pg_store.cc.
+#pragma once
+
+#include "db/pg/pipeline.h"
+
+namespace ordo::db::pg::sql {
+
+// Migrations (run at start-up on a plain connection, see migrate.cc).
+inline constexpr const char* kBegin = "BEGIN";
+inline constexpr const char* kCommit = "COMMIT";
+inline constexpr const char* kRollback = "ROLLBACK";
+inline constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7216373620961)";
+inline constexpr const char* kCreateVersionTable =
+    "CREATE SCHEMA IF NOT EXISTS ordo;"
+    "CREATE TABLE IF NOT EXISTS ordo.schema_version ("
+    " version integer PRIMARY KEY, name text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+inline constexpr const char* kAppliedVersions = "SELECT version FROM ordo.schema_version";
+inline constexpr const char* kRecordVersion =
+    "INSERT INTO ordo.schema_version (version, name) VALUES ($1, $2)";
+
+// $1 queue $2 now $3 namespace $4 task $5.. options (NULL: unchanged), see ordo.configure.
+inline constexpr PreparedStatement kConfigure{
+    "configure",
+    "SELECT * FROM ordo.configure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16, $17, $18)"};
+
+// Parallel arrays: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids $6 payloads
+// $7 now. One row per item: idx, status (0 queued, 1 duplicate), message_id, transaction_id,
+// partition_id.
+inline constexpr PreparedStatement kPush{
+    "push",
+    "SELECT idx, status, message_id, transaction_id, partition_id"
+    " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7)"};
+
+// $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
+// $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now.
+inline constexpr PreparedStatement kPop{
+    "pop",
+    "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"
+    " transaction_id, trace_id, payload, created_at, retry_count"
+    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"};
+
+// Parallel arrays: $1 transaction ids $2 partition ids $3 lease ids $4 statuses (0 completed,
+// 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now.
+inline constexpr PreparedStatement kAck{
+    "ack",
+    "SELECT idx, success, error, queue, partition, lease_released, dlq"
+    " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
+    " $7)"};
+
+inline constexpr PreparedStatement kExtendLease{
+    "extend_lease", "SELECT success, error, expires_at FROM ordo.extend_lease($1, $2, $3)"};
+
+inline constexpr PreparedStatement kDeleteQueue{"delete_queue",
+                                                "SELECT ordo.delete_queue($1)"};
+
+// $1 queue name (NULL: all queues).
+inline constexpr PreparedStatement kSelectQueues{
+    "select_queues",
+    "SELECT id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM ordo.queues WHERE $1::text IS NULL OR name = $1 ORDER BY name"};
+
+// $1 queue name (NULL: all) $2 group $3 now.
+inline constexpr PreparedStatement kPartitionStats{
+    "partition_stats",
+    "SELECT queue_name, partition_id, partition_name, created_at, total, oldest, newest,"
+    " done_prefix, done_extra, in_lease, failed, dead FROM ordo.partition_stats($1, $2, $3)"};
+
+inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
+
+inline constexpr PreparedStatement kAll[] = {kConfigure,    kPush,          kPop,
+                                             kAck,          kExtendLease,   kDeleteQueue,
+                                             kSelectQueues, kPartitionStats, kPing};
+
+}  // namespace ordo::db::pg::sql

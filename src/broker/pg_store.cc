@@ -198,7 +198,7 @@ struct PgStore::Loop {
           ScheduleReconnect(i);
         },
         [this, i, p](Status s) {
-          if (slots[i].pipeline != p) return;
+          if (stopping || slots[i].pipeline != p) return;
           spdlog::warn("PostgreSQL connection {} lost: {}", i, s.message());
           ScheduleReconnect(i);
         });
@@ -525,8 +525,8 @@ void PgStore::Close() {
     e->stopping = true;
     for (auto& slot : e->slots) {
       if (slot.timer) slot.timer->cancel();
-      if (slot.pipeline) slot.pipeline->Close(Status::Unavailable("the store is closed"));
-      slot.pipeline.reset();
+      std::shared_ptr<Pipeline> p = std::move(slot.pipeline);
+      if (p) p->Close(Status::Unavailable("the store is closed"));
     }
     if (e->keepalive) e->keepalive->cancel();
     drained.set_value();

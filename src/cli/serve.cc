@@ -84,6 +84,10 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_MAX_PENDING")->check(CLI::Range(1, 10000000))->capture_default_str();
   cmd.add_option("--max-waiters", c.max_waiters, "Parked long polls at most (503 above)")
       ->envname("ORDO_MAX_WAITERS")->check(CLI::Range(1, 10000000))->capture_default_str();
+  cmd.add_option("--long-poll-recheck", c.long_poll_recheck_ms,
+                 "ms between re-checks of a parked long poll (covers lease expiry, back-off, "
+                 "delays and a lost cross-instance notification)")
+      ->envname("ORDO_LONG_POLL_RECHECK")->check(CLI::Range(10, 600000))->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")->capture_default_str();
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off")
@@ -123,6 +127,7 @@ int RunServe(const ServeConfig& c) {
   }
   broker::BrokerOptions broker_options;
   broker_options.max_waiters = static_cast<size_t>(c.max_waiters);
+  broker_options.recheck_interval = std::chrono::milliseconds(c.long_poll_recheck_ms);
   broker::Broker broker(*store, broker_options);
   api::Api api(broker, api::ApiOptions{std::string(store->Engine()), ORDO_VERSION});
 

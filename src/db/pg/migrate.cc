@@ -55,6 +55,8 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
     return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}",
                                            Trimmed(conn ? PQerrorMessage(conn.get()) : nullptr)));
   }
+  // The IF NOT EXISTS notices are expected; keep them out of the log stream.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   auto fail = [&](std::string_view what, const Status& s) {
     PQclear(PQexec(conn.get(), sql::kRollback));
     return Status::Unavailable(fmt::format("database migration failed ({}): {}", what, s.message()));

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace ordo::db::pg {
 
@@ -84,6 +85,9 @@ void Pipeline::OnConnected() {
     Fail(Status::Unavailable(fmt::format("PostgreSQL pipeline mode: {}", ConnError(conn_))));
     return;
   }
+  // Server notices (e.g. from the schema functions) go to the log, not to stderr.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char* msg) { spdlog::debug("PostgreSQL: {}", msg); }, nullptr);
   state_ = State::kPreparing;
   bool sent = true;
   if (options_.listen) {

@@ -1,0 +1,120 @@
+// Shared pieces of the PostgreSQL-specific tests (pg_tests): the environment that
+// scripts/run-tests exports (ORDO_TEST_PG_*), a fixture that skips when there is no server, a
+// blocking libpq connection for the test's own SQL, restarting the test cluster, and small HTTP
+// helpers on top of the integration harness.
+//
+// PgConn owns one PGconn (blocking; one thread at a time). Everything else is free functions,
+// callable from any thread unless noted.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include "db/pg/result.h"
+#include "harness.h"
+
+namespace ordo::pg_test {
+
+using integration::HttpClient;
+using integration::HttpResponse;
+using integration::JsonDoc;
+using integration::SteadyClock;
+using namespace std::chrono_literals;
+
+// What scripts/run-tests exports; empty strings for what is unset. Read once.
+struct PgEnv {
+  std::string url;     // ORDO_TEST_PG_URL: the shared test database
+  std::string bindir;  // ORDO_TEST_PG_BINDIR: pg_ctl lives here
+  std::string data;    // ORDO_TEST_PG_DATA
+  std::string log;     // ORDO_TEST_PG_LOG
+  std::string user;    // ORDO_TEST_PG_USER: runs the server ("" = the user running the tests)
+
+  // Only a cluster that run-tests started may be restarted by a test.
+  bool can_restart() const { return !bindir.empty() && !data.empty() && !log.empty(); }
+};
+const PgEnv& Env();
+
+// Every test of pg_tests derives from this: it skips (with the reason) when ORDO_TEST_PG_URL is
+// unset, so the binary passes on a machine without PostgreSQL.
+class PgTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+// One blocking libpq connection for the test's own statements (locks, schema checks, CREATE
+// DATABASE). Not thread-safe.
+class PgConn {
+ public:
+  // The connection, or nullptr with *error set.
+  static std::unique_ptr<PgConn> Open(const std::string& url, std::string* error);
+  ~PgConn();
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+
+  struct Outcome {
+    db::pg::ResultPtr result;  // set on success
+    std::string error;         // set on failure
+    std::string sqlstate;
+    bool ok() const { return error.empty(); }
+  };
+  // Runs `sql` with text parameters (one statement when there are parameters).
+  Outcome Exec(const std::string& sql, const std::vector<std::string>& params = {});
+  // The first column of the first row as text, or nullopt (with the error in *error).
+  std::optional<std::string> Scalar(const std::string& sql,
+                                    const std::vector<std::string>& params = {},
+                                    std::string* error = nullptr);
+  int backend_pid() const { return PQbackendPID(conn_); }
+
+ private:
+  explicit PgConn(PGconn* c) : conn_(c) {}
+  PGconn* conn_;
+};
+
+// `url` (a postgres:// URL or a keyword/value string) pointing at database `dbname` instead.
+std::string WithDatabase(const std::string& url, const std::string& dbname);
+
+// `pg_ctl restart -m fast -w` on the test cluster, run as Env().user when that is set, from "/",
+// with its output captured (returned in *output). REQUIRES: Env().can_restart().
+::testing::AssertionResult RestartServer(std::string* output);
+
+// Calls `done` every `step` until it returns true (true) or `timeout` passes (false).
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds step = 20ms);
+
+// Random lower-case hex, `n` digits.
+std::string RandomHex(int n);
+
+// ---- HTTP -------------------------------------------------------------------------------------
+
+// One item for POST /api/v1/push.
+std::string PushItem(const std::string& queue, const std::string& partition,
+                     const std::string& transaction_id, const std::string& payload_json);
+// POST /api/v1/push of `items` (JSON objects, joined here).
+HttpResponse PushItems(HttpClient& http, const std::vector<std::string>& items);
+
+// One delivered message of a pop answer.
+struct Delivery {
+  std::string transaction_id;
+  std::string partition_id;
+  std::string lease_id;
+  std::string data;  // the payload, minified
+};
+// The messages of a pop answer (empty when it has none).
+std::vector<Delivery> Deliveries(const JsonDoc& pop);
+// POST /api/v1/ack/batch completing every delivery; "" on success, else what went wrong.
+std::string AckAll(HttpClient& http, const std::vector<Delivery>& deliveries);
+
+// Pops `queue` (wildcard, batch 100) and completes what it gets until an answer has no message,
+// appending every delivery to *out; "" on success, else what went wrong. For draining a queue at
+// the end of a test; each call is bounded by `timeout`.
+std::string DrainQueue(HttpClient& http, const std::string& queue, std::vector<Delivery>* out,
+                       std::chrono::milliseconds timeout = 60s);
+
+}  // namespace ordo::pg_test

@@ -1,0 +1,170 @@
+// db::pg::Pipeline against a real server, driven from an io_context run by the test: a failing
+// statement in the middle of a pipeline fails only its own Send, and statement_timeout surfaces
+// as SQLSTATE 57014 / kUnavailable without breaking the connection.
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "common/status.h"
+#include "db/pg/pipeline.h"
+#include "db/pg/result.h"
+#include "pg_test_env.h"
+
+namespace ordo::pg_test {
+namespace {
+
+namespace asio = boost::asio;
+using db::pg::Pipeline;
+using db::pg::ResultPtr;
+
+const db::pg::PreparedStatement kStatements[] = {
+    {"ok", "SELECT $1::int"},
+    {"bad", "SELECT 1/0"},
+    {"slow", "SELECT pg_sleep($1::float8)"},
+};
+
+// One Send's outcome, filled by its callback.
+struct Answer {
+  bool done = false;
+  Result<ResultPtr> result = Status::Internal("no answer yet");
+  std::string sqlstate;
+  int order = -1;  // completion order among this test's Sends
+  SteadyClock::time_point at;
+
+  // The single value of a successful single-row answer.
+  std::string Value() const {
+    if (!result.ok() || !result.value()) return "<no result>";
+    db::pg::Rows rows(result.value().get());
+    return rows.size() == 1 ? rows.Str(0, 0) : integration::Indexed("<", rows.size(), " rows>");
+  }
+  std::string Describe() const {
+    return result.ok() ? "ok " + Value() : "error [" + sqlstate + "] " + result.status().message();
+  }
+};
+
+class PipelineTest : public PgTest {
+ protected:
+  void TearDown() override {
+    if (pipeline_) pipeline_->Close(Status::Unavailable("the test is over"));
+    // Let the cancelled socket waits run (they hold the pipeline) before it and io_ go away.
+    io_.poll();
+    pipeline_.reset();
+    io_.poll();
+  }
+
+  // Connects with the test database URL plus `extra` libpq parameters and prepares kStatements.
+  ::testing::AssertionResult Connect(std::vector<std::pair<std::string, std::string>> extra = {}) {
+    db::pg::ConnectOptions options;
+    options.params = {{"application_name", "ordo-pg-tests"}, {"dbname", Env().url}};
+    for (auto& p : extra) options.params.push_back(std::move(p));
+    options.statements.assign(std::begin(kStatements), std::end(kStatements));
+    pipeline_ = std::make_shared<Pipeline>(io_.get_executor(), std::move(options));
+    std::optional<Status> ready;
+    pipeline_->Start([&ready](Status s) { ready = std::move(s); },
+                     [this](Status s) { lost_ = std::move(s); });
+    if (!RunUntil([&] { return ready.has_value(); }, 10s)) {
+      return ::testing::AssertionFailure() << "the pipeline did not connect within 10 s";
+    }
+    if (!ready->ok()) return ::testing::AssertionFailure() << "connect: " << ready->message();
+    if (!pipeline_->ready()) return ::testing::AssertionFailure() << "on_ready(ok) but not ready";
+    return ::testing::AssertionSuccess();
+  }
+
+  // Runs the event loop until `done` or `timeout`.
+  bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    auto deadline = SteadyClock::now() + timeout;
+    while (!done()) {
+      if (SteadyClock::now() >= deadline) return false;
+      io_.run_one_for(10ms);
+    }
+    return true;
+  }
+
+  std::shared_ptr<Answer> Send(const char* statement,
+                               std::vector<std::optional<std::string>> params) {
+    auto answer = std::make_shared<Answer>();
+    bool sent = pipeline_->Send(statement, params,
+                                [this, answer](Result<ResultPtr> r, const std::string& state) {
+                                  answer->result = std::move(r);
+                                  answer->sqlstate = state;
+                                  answer->order = completions_++;
+                                  answer->at = SteadyClock::now();
+                                  answer->done = true;
+                                });
+    if (!sent) {
+      ADD_FAILURE() << "Send(" << statement << ") refused: the pipeline is not ready or full";
+      answer->done = true;
+    }
+    return answer;
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::shared_ptr<Pipeline> pipeline_;
+  std::optional<Status> lost_;
+  int completions_ = 0;
+};
+
+TEST_F(PipelineTest, FailedStatementInTheMiddleFailsOnlyItsOwnSend) {
+  ASSERT_TRUE(Connect());
+  // Back to back, without running the loop in between: all three are on the wire together.
+  auto first = Send("ok", {"1"});
+  auto failing = Send("bad", {});
+  auto third = Send("ok", {"3"});
+  EXPECT_EQ(pipeline_->in_flight(), 3u);
+  ASSERT_TRUE(RunUntil([&] { return first->done && failing->done && third->done; }, 10s))
+      << "answers: " << first->done << failing->done << third->done;
+
+  ASSERT_TRUE(first->result.ok()) << first->Describe();
+  EXPECT_EQ(first->Value(), "1");
+  ASSERT_FALSE(failing->result.ok()) << failing->Describe();
+  EXPECT_EQ(failing->sqlstate, "22012") << failing->Describe();
+  EXPECT_NE(failing->result.status().code(), Code::kUnavailable)
+      << "a division by zero is not a database outage: " << failing->Describe();
+  ASSERT_TRUE(third->result.ok()) << "the Send after the failed one was skipped: "
+                                  << third->Describe();
+  EXPECT_EQ(third->Value(), "3");
+  // Results come back in the order the statements were sent.
+  EXPECT_EQ(first->order, 0);
+  EXPECT_EQ(failing->order, 1);
+  EXPECT_EQ(third->order, 2);
+
+  // The connection survived: a later Send works.
+  EXPECT_TRUE(pipeline_->ready());
+  EXPECT_FALSE(lost_.has_value()) << "on_lost: " << lost_->message();
+  auto later = Send("ok", {"4"});
+  ASSERT_TRUE(RunUntil([&] { return later->done; }, 10s));
+  ASSERT_TRUE(later->result.ok()) << later->Describe();
+  EXPECT_EQ(later->Value(), "4");
+  EXPECT_EQ(pipeline_->in_flight(), 0u);
+}
+
+TEST_F(PipelineTest, StatementTimeoutFailsTheSlowSendAsUnavailableAndTheNextOneRuns) {
+  ASSERT_TRUE(Connect({{"options", "-c statement_timeout=200"}}));
+  auto start = SteadyClock::now();
+  auto slow = Send("slow", {"2"});
+  auto quick = Send("ok", {"7"});
+  ASSERT_TRUE(RunUntil([&] { return slow->done && quick->done; }, 10s));
+
+  ASSERT_FALSE(slow->result.ok()) << "pg_sleep(2) with statement_timeout=200: " << slow->Describe();
+  EXPECT_EQ(slow->sqlstate, "57014") << slow->Describe();
+  EXPECT_EQ(slow->result.status().code(), Code::kUnavailable)
+      << "a statement timeout must map to 503: " << slow->Describe();
+  // Cancelled by the timeout, not finished by the sleep.
+  EXPECT_LT(slow->at - start, 1500ms);
+
+  ASSERT_TRUE(quick->result.ok()) << "the Send behind the timed-out one: " << quick->Describe();
+  EXPECT_EQ(quick->Value(), "7");
+  EXPECT_LT(slow->order, quick->order);
+  EXPECT_TRUE(pipeline_->ready());
+  EXPECT_FALSE(lost_.has_value()) << "on_lost: " << lost_->message();
+}
+
+}  // namespace
+}  // namespace ordo::pg_test

@@ -113,11 +113,25 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
       Finish(w, std::move(timed_out));
       return;
     }
-    Park(w);
+    // Sleep until the next time-based event rather than polling; a push that lands meanwhile
+    // moves the queue's version, which Park notices.
+    store_.NextTimedEvent(
+        w->ex, w->req.queue, w->req.group, [this, w](Result<std::optional<Micros>> next) {
+          auto now = SteadyClock::now();
+          auto wake = std::min(w->deadline, now + options_.recheck_interval);
+          if (!next.ok()) {
+            wake = std::min(wake, now + std::chrono::milliseconds(500));
+          } else if (*next) {
+            Micros in_us = std::max<Micros>(0, **next - options_.clock());
+            // +1 ms: wake just after the instant, when the rule has already let go.
+            wake = std::min(wake, now + std::chrono::microseconds(in_us) + std::chrono::milliseconds(1));
+          }
+          Park(w, wake);
+        });
   });
 }
 
-void Broker::Park(const std::shared_ptr<Waiter>& w) {
+void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake_at) {
   enum class Outcome { kParked, kRetryNow, kFull } outcome;
   {
     std::lock_guard lock(mu_);
@@ -140,7 +154,7 @@ void Broker::Park(const std::shared_ptr<Waiter>& w) {
     Finish(w, Status::Unavailable("too many parked long polls; retry later"));
     return;
   }
-  w->timer.expires_at(std::min(w->deadline, SteadyClock::now() + options_.recheck_interval));
+  w->timer.expires_at(wake_at);
   w->timer.async_wait([this, w](const boost::system::error_code&) {
     if (w->finished) return;
     Unregister(w);  // no-op when a notification already took it out

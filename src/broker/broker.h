@@ -20,8 +20,12 @@
 namespace ordo::broker {
 
 struct BrokerOptions {
-  // While parked, re-check the store this often (covers lease expiry, back-off, delays).
-  std::chrono::milliseconds recheck_interval{500};
+  // A parked long poll sleeps until a push or released lease on its queue wakes it, or until the
+  // next time-based event the store reports (Store::NextTimedEvent: lease expiry, back-off end,
+  // delayed visibility). This is the longest it sleeps regardless: a safety re-check covering a
+  // notification lost between instances.
+  std::chrono::milliseconds recheck_interval{5000};
+  Clock clock = SystemClock();
   size_t max_waiters = 10000;  // parked long polls; past it a long poll is answered 503
 };
 
@@ -49,7 +53,7 @@ class Broker {
  private:
   struct Waiter;
   void Attempt(const std::shared_ptr<Waiter>& w);
-  void Park(const std::shared_ptr<Waiter>& w);
+  void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
   void Unregister(const std::shared_ptr<Waiter>& w);
   void Notify(const std::string& queue);

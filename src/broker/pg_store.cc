@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/counts.h"
+#include "broker/timed_event.h"
 #include "common/uuid.h"
 #include "db/pg/migrate.h"
 #include "db/pg/pipeline.h"
@@ -156,6 +157,7 @@ struct PgStore::Loop {
   bool push_flush_posted = false;
   bool ack_flush_posted = false;
 
+
   // ---- connections ---------------------------------------------------------------------------
 
   db::pg::ConnectOptions ConnectOptionsFor(bool listen) const {
@@ -257,7 +259,7 @@ struct PgStore::Loop {
     for (Slot& slot : slots) {
       if (!slot.listen && slot.pipeline && slot.pipeline->ready()) ready.push_back(&slot);
     }
-    std::sort(ready.begin(), ready.end(), [](const Slot* a, const Slot* b) {
+    std::stable_sort(ready.begin(), ready.end(), [](const Slot* a, const Slot* b) {
       return a->pipeline->in_flight() < b->pipeline->in_flight();
     });
     for (Slot* slot : ready) {
@@ -279,8 +281,15 @@ struct PgStore::Loop {
 
   // ---- group commit ---------------------------------------------------------------------------
 
+  // Group commit: at most kMaxPushGroupsInFlight push statements are out at once; pushes that
+  // arrive meanwhile wait here and leave together when one completes, so the batch grows with
+  // the load instead of the number of commits.
+  static constexpr int kMaxPushGroupsInFlight = 2;
+  int push_groups_in_flight = 0;
+
   void FlushPushes() {
     push_flush_posted = false;
+    if (push_queue.empty() || push_groups_in_flight >= kMaxPushGroupsInFlight) return;
     std::vector<PushCall> calls = std::move(push_queue);
     push_queue.clear();
     size_t begin = 0;
@@ -323,13 +332,17 @@ struct PgStore::Loop {
     auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
                                                       txids.Take(), traces.Take(), payloads.Take(),
                                                       std::to_string(now)});
+    ++push_groups_in_flight;
     Exec(sql::kPush, std::move(args), [this, group](Result<ResultPtr> r) {
+      --push_groups_in_flight;
+      if (!push_queue.empty()) FlushPushes();
       if (!r.ok()) {
         for (PushCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
         return;
       }
       Rows rows(r->get());
       int row = 0;
+      std::vector<std::string_view> woken;
       for (PushCall& call : *group) {
         std::vector<PushOutcome> out;
         out.reserve(call.items.size());
@@ -340,18 +353,36 @@ struct PgStore::Loop {
             o.error = "the database returned no outcome for this item";
           } else {
             o.status = rows.Int(row, 1) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
+            if (o.status == PushStatus::kQueued) AddOnce(woken, item.queue);
             o.message_id = rows.Str(row, 2);
             o.transaction_id = rows.Str(row, 3);
             o.partition_id = rows.Str(row, 4);
           }
           ++row;
-          o.queue = std::move(item.queue);
+          o.queue = item.queue;  // item.queue stays: `woken` views it until Announce
           o.trace_id = std::move(item.trace_id);
           out.push_back(std::move(o));
         }
         Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), std::move(out));
       }
+      Announce(woken);
     });
+  }
+
+  static void AddOnce(std::vector<std::string_view>& v, std::string_view q) {
+    if (std::find(v.begin(), v.end(), q) == v.end()) v.push_back(q);
+  }
+
+  // Tells other instances (their LISTEN connections) which queues have news. Best effort: a lost
+  // notification is covered by their parked polls' periodic re-check.
+  void Announce(const std::vector<std::string_view>& queues) {
+    if (queues.empty()) return;
+    ArrayLiteral names;
+    for (std::string_view q : queues) names.Add(std::string(q));
+    Exec(sql::kNotify, std::make_shared<const Params>(Params{names.Take()}),
+         [](Result<ResultPtr> r) {
+           if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
+         });
   }
 
   void FlushAcks() {
@@ -396,6 +427,7 @@ struct PgStore::Loop {
       }
       Rows rows(r->get());
       int row = 0;
+      std::vector<std::string> released;
       for (AckCall& call : *group) {
         std::vector<AckOutcome> out;
         out.reserve(call.items.size());
@@ -410,11 +442,15 @@ struct PgStore::Loop {
             if (!rows.IsNull(row, 4)) o.partition = rows.Str(row, 4);
             o.lease_released = rows.Bool(row, 5);
             o.dlq = rows.Bool(row, 6);
+            if (o.success && o.lease_released) released.push_back(o.queue);
           }
           out.push_back(std::move(o));
         }
         Finish<std::vector<AckOutcome>>(call.ex, std::move(call.done), std::move(out));
       }
+      std::vector<std::string_view> woken;
+      for (const std::string& q : released) AddOnce(woken, q);
+      Announce(woken);
     });
   }
 
@@ -712,6 +748,26 @@ void PgStore::DeleteQueue(Executor ex, std::string name, Completion<bool> done) 
   asio::post(e->io, [e, name = std::move(name), ex = std::move(ex), done = std::move(done)]() mutable {
     e->Single<bool>(sql::kDeleteQueue, Params{std::move(name)}, std::move(ex), std::move(done),
                     [](const Rows& r) -> Result<bool> { return r.size() == 1 && r.Bool(0, 0); });
+  });
+}
+
+void PgStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
+                             Completion<std::optional<Micros>> done) {
+  ORDO_PG_ADMIT(std::optional<Micros>);
+  Micros now = options_.clock();
+  Params args = {std::move(queue), std::move(group), std::to_string(now)};
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, now, args = std::move(args), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    e->Single<std::optional<Micros>>(
+        sql::kNextTimedEvent, std::move(args), std::move(ex), std::move(done),
+        [now](const Rows& r) -> Result<std::optional<Micros>> {
+          if (r.size() == 0) return std::optional<Micros>();
+          auto opt = [&](int col) {
+            return r.IsNull(0, col) ? std::optional<Micros>() : std::optional<Micros>(r.Int(0, col));
+          };
+          return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now);
+        });
   });
 }
 

@@ -45,6 +45,8 @@ class PgStore final : public Store {
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
   void Ping(Executor ex, Completion<bool> done) override;
+  void NextTimedEvent(Executor ex, std::string queue, std::string group,
+                      Completion<std::optional<Micros>> done) override;
   void SetChangeHandler(std::function<void(const std::string& queue)> handler) override;
 
   // libpq keyword/value pairs for `url` (a postgres:// URL, a keyword string, or "postgres"

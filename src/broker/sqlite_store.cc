@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/counts.h"
+#include "broker/timed_event.h"
 #include "common/uuid.h"
 #include "db/sqlite/connection.h"
 #include "db/sqlite/statements.h"
@@ -1045,6 +1046,28 @@ void SqliteStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail
         }
         d.partitions = std::move(parts).value();
         return d;
+      });
+}
+
+void SqliteStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
+                                 Completion<std::optional<Micros>> done) {
+  Clock clock = options_.clock;
+  SubmitRead<std::optional<Micros>>(
+      std::move(ex), std::move(done),
+      [clock, queue = std::move(queue),
+       group = std::move(group)](Connection& conn) -> Result<std::optional<Micros>> {
+        auto st = conn.Prepare(sql::kNextTimedEvent);
+        if (!st.ok()) return st.status();
+        Micros now = clock();
+        st->Bind(1, queue).Bind(2, group).Bind(3, now);
+        if (!st->Step()) {
+          if (!st->status().ok()) return st->status();
+          return std::optional<Micros>();
+        }
+        auto opt = [&](int col) {
+          return st->IsNull(col) ? std::optional<Micros>() : std::optional<Micros>(st->Int(col));
+        };
+        return NextTimedEventFrom(opt(0), opt(1), st->Int(2), st->Int(3), now);
       });
 }
 

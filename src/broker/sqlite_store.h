@@ -41,6 +41,8 @@ class SqliteStore final : public Store {
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
   void Ping(Executor ex, Completion<bool> done) override;
+  void NextTimedEvent(Executor ex, std::string queue, std::string group,
+                      Completion<std::optional<Micros>> done) override;
 
  private:
   struct Core;  // writer-side state: statements, caches, the domain operations

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,13 @@ class Store {
   virtual void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) = 0;
   // true when the queue existed. Removes its partitions, messages, leases and group state.
   virtual void DeleteQueue(Executor ex, std::string name, Completion<bool> done) = 0;
+
+  // The earliest instant after now at which a time-based rule could let a pop of (queue, group)
+  // deliver although it found nothing now: a lease expiring, a retry back-off ending, or (for
+  // queues with delayed processing or a window buffer) a short re-check. nullopt when only a push
+  // or an ack can change the answer. A parked long poll sleeps until then instead of polling.
+  virtual void NextTimedEvent(Executor ex, std::string queue, std::string group,
+                              Completion<std::optional<Micros>> done) = 0;
 
   // Cheap round trip to the database, for readiness.
   virtual void Ping(Executor ex, Completion<bool> done) = 0;

@@ -15,6 +15,10 @@ namespace ordo::broker {
 inline constexpr const char* kDefaultGroup = "__QUEUE_MODE__";
 inline constexpr const char* kDefaultPartition = "Default";
 
+// How often a parked long poll re-checks a queue with delayed processing or a window buffer,
+// where messages become visible with time and no event announces it.
+inline constexpr Micros kVisibilityRecheck = 500'000;
+
 struct QueueOptions {
   int64_t lease_time_s = 300;
   int64_t retry_limit = 3;

@@ -85,8 +85,8 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   cmd.add_option("--max-waiters", c.max_waiters, "Parked long polls at most (503 above)")
       ->envname("ORDO_MAX_WAITERS")->check(CLI::Range(1, 10000000))->capture_default_str();
   cmd.add_option("--long-poll-recheck", c.long_poll_recheck_ms,
-                 "ms between re-checks of a parked long poll (covers lease expiry, back-off, "
-                 "delays and a lost cross-instance notification)")
+                 "longest ms a parked long poll sleeps without news (a safety net for a "
+                 "notification lost between instances)")
       ->envname("ORDO_LONG_POLL_RECHECK")->check(CLI::Range(10, 600000))->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")->capture_default_str();

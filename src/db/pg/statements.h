@@ -71,10 +71,30 @@ inline constexpr PreparedStatement kPartitionStats{
     "SELECT queue_name, partition_id, partition_name, created_at, total, oldest, newest,"
     " done_prefix, done_extra, in_lease, failed, dead FROM ordo.partition_stats($1, $2, $3)"};
 
+// $1 queue $2 group $3 now. Columns: earliest live lease expiry, earliest future retry back-off
+// end, the queue's delayed processing and window buffer (seconds); no row without the queue.
+inline constexpr PreparedStatement kNextTimedEvent{
+    "next_timed_event",
+    "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $3"
+    "                THEN c.lease_expires_at END),"
+    "       MIN(CASE WHEN c.eligible_at > $3 THEN c.eligible_at END),"
+    "       q.delayed_processing_s, q.window_buffer_s"
+    " FROM ordo.queues q LEFT JOIN ordo.partitions p ON p.queue_pk = q.pk"
+    " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $2"
+    " WHERE q.name = $1 GROUP BY q.pk"};
+
 inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 
-inline constexpr PreparedStatement kAll[] = {kConfigure,    kPush,          kPop,
-                                             kAck,          kExtendLease,   kDeleteQueue,
-                                             kSelectQueues, kPartitionStats, kPing};
+// Wakes other instances' long polls: $1 the queues that got messages or released leases. Sent as
+// its own tiny transaction after the push/ack committed: a NOTIFY inside the push transaction
+// would take PostgreSQL's notify-queue lock at commit and hold it through the WAL flush,
+// serialising every push commit of the cluster behind it.
+inline constexpr PreparedStatement kNotify{
+    "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
+
+inline constexpr PreparedStatement kAll[] = {kConfigure,     kPush,           kPop,
+                                             kAck,           kExtendLease,    kDeleteQueue,
+                                             kSelectQueues,  kPartitionStats, kPing,
+                                             kNotify,        kNextTimedEvent};
 
 }  // namespace ordo::db::pg::sql

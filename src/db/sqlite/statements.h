@@ -175,6 +175,18 @@ inline constexpr const char* kPartitionStats =
     " FROM partitions p LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
     " WHERE p.queue_pk = ?1 ORDER BY p.name";
 
+// Time-based events that may end an empty pop's wait.  ?1 queue name  ?2 group  ?3 now
+// Columns: earliest live lease expiry, earliest future retry back-off end, the queue's delayed
+// processing and window buffer (seconds). No row when the queue does not exist.
+inline constexpr const char* kNextTimedEvent =
+    "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?3"
+    "                THEN c.lease_expires_at END),"
+    "       MIN(CASE WHEN c.eligible_at > ?3 THEN c.eligible_at END),"
+    "       q.delayed_processing_s, q.window_buffer_s"
+    " FROM queues q LEFT JOIN partitions p ON p.queue_pk = q.pk"
+    " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
+    " WHERE q.name = ?1 GROUP BY q.pk";
+
 inline constexpr const char* kPing = "SELECT 1";
 
 }  // namespace ordo::db::sqlite::sql

@@ -164,7 +164,8 @@ void HandlePopQueue(const CallPtr& call) {
                    [call, req = std::move(req)](Result<PopResult> r) {
                      if (!r.ok()) return call->Fail(r.status());
                      call->Reply(200, EncodePop(req, *r));
-                   });
+                   },
+                   call->req.gone);
 }
 
 }  // namespace ordo::api

@@ -17,6 +17,7 @@ struct Broker::Waiter {
   Executor ex;
   PopRequest req;
   SteadyClock::time_point deadline;
+  std::shared_ptr<const std::atomic<bool>> gone;
   Completion<PopResult> done;
   boost::asio::steady_timer timer;  // used on ex only
   uint64_t seen_version = 0;        // the queue's version when the last attempt started
@@ -89,17 +90,24 @@ void Broker::Ack(Executor ex, std::vector<AckItem> items,
 }
 
 void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
-                 Completion<PopResult> done) {
+                 Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone) {
   if (!wait) {
     store_.Pop(std::move(ex), std::move(req), std::move(done));
     return;
   }
   auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,
                                     std::move(done));
+  w->gone = std::move(gone);
   Attempt(w);
 }
 
 void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
+  if (w->gone && w->gone->load()) {
+    PopResult abandoned;
+    abandoned.kind = PopKind::kTimedOut;
+    Finish(w, std::move(abandoned));
+    return;
+  }
   w->seen_version = Version(w->req.queue);
   PopRequest req = w->req;
   store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {

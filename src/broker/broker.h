@@ -41,8 +41,11 @@ class Broker {
   void Push(Executor ex, std::vector<PushItem> items, Completion<std::vector<PushOutcome>> done);
   // wait=false: one attempt. wait=true: parks until something is delivered or `timeout` passes
   // (then kTimedOut), or the broker shuts down (kTimedOut at once).
+  // `gone` (optional): set once the caller can no longer receive the answer; a parked long poll
+  // then ends (kTimedOut) before its next attempt rather than leasing messages for nobody.
   void Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
-           Completion<PopResult> done);
+           Completion<PopResult> done,
+           std::shared_ptr<const std::atomic<bool>> gone = nullptr);
   void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
 
   // Answers every parked long poll with an empty result; later long polls answer at once.

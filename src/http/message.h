@@ -3,6 +3,9 @@
 // Value types; any thread.
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +24,10 @@ struct Request {
   // in place (body.size() is the real length).
   std::string body;
   static constexpr size_t kBodyPadding = 64;
+  // Set (by the connection's thread) once the client's connection is closed: a long poll that
+  // would answer nobody stops waiting instead of taking messages it cannot deliver. Null when
+  // the request did not come from a connection (tests).
+  std::shared_ptr<const std::atomic<bool>> gone;
 
   std::string_view Header(std::string_view lower_name) const {
     for (const auto& [k, v] : headers)

@@ -266,6 +266,7 @@ void HttpConnection::DispatchHeld() {
       if (earlier_unsafe_pending || (slot.unsafe && earlier_pending)) return;
       http::Request request = std::move(*slot.held);
       slot.held.reset();
+      request.gone = gone_;
       auto ticket = std::make_shared<AnswerTicket>(shared_from_this(), head_seq_ + i);
       // The handler may answer inline; that only marks the slot ready (Pump is re-entered and
       // defers), so `fifo_` is not reshaped under this loop.
@@ -521,6 +522,7 @@ void HttpConnection::StartLingeringClose() {
 void HttpConnection::Close(const char* why) {
   if (closed_) return;
   closed_ = true;
+  gone_->store(true);
   if (DebugEnabled()) spdlog::debug("http: connection {} closed: {}", EndpointText(peer_), why);
   boost::system::error_code ec;
   socket_.close(ec);

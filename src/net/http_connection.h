@@ -96,6 +96,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // request before it is answered, and nothing after it starts before it is answered. A
   // pipelined push then pop thus sees its own push, on either engine.
   void DispatchHeld();
+  // Shared with every request this connection hands out; set when the connection closes.
+  std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
   void ProcessInput();
   void DispatchRequest(const http::RequestView& view);
   void PushReadySlot(http::Response response, bool keep_alive);

@@ -190,6 +190,29 @@ TEST_F(BrokerPopTest, LongPollWokenByPush) {
   EXPECT_LT(elapsed, 3s);
 }
 
+// A consumer that gave up (closed its connection) while parked must not take the next message:
+// it would sit under a lease nobody holds until the lease expires.
+TEST_F(BrokerPopTest, LongPollOfADisconnectedClientTakesNothing) {
+  const std::string q = UniqueName("gone");
+  {
+    HttpClient quitter(port());
+    ASSERT_TRUE(StartGetAfterProbe(quitter, "/api/v1/pop/queue/" + UrlEncode(q) +
+                                                "?wait=true&timeout=20000"));
+    std::this_thread::sleep_for(300ms);  // parked
+    quitter.Close();
+  }
+  std::this_thread::sleep_for(200ms);  // the broker sees the close
+  HttpResponse push = http().Post("/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) +
+                                                      ",\"payload\":{\"n\":1}}]}");
+  ASSERT_EQ(push.status, 200) << push.Describe();
+  std::this_thread::sleep_for(300ms);  // the abandoned poll, if still alive, would pop now
+  HttpResponse r = http().Get("/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=2000");
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  JsonDoc doc(r.body);
+  ASSERT_EQ(doc.Size("/messages"), 1u) << "the message went to the disconnected poll: " << r.body;
+  EXPECT_EQ(doc.Minified("/messages/0/data"), "{\"n\":1}");
+}
+
 TEST_F(BrokerPopTest, LongPollOnNamedPartitionWokenByPushToThatPartition) {
   const std::string q = UniqueName("wakep");
   PushOne(q, "0", "", "mine");

@@ -361,8 +361,6 @@ DECLARE
   v_attempt int := 0;
   v_status smallint[];
   v_mid text[];
-  v_notify text[];
-  v_qn text;
 BEGIN
   IF v_n = 0 THEN
     RETURN;
@@ -457,16 +455,11 @@ BEGIN
   SELECT array_agg(CASE WHEN mk.old_id IS NULL AND mk.occ = 1 THEN 0 ELSE 1 END::smallint
                    ORDER BY mk.i),
          array_agg(CASE WHEN mk.old_id IS NULL AND mk.occ = 1 THEN mk.mid
-                        ELSE coalesce(mk.old_id, mk.first_mid) END ORDER BY mk.i),
-         array_agg(DISTINCT mk.qn) FILTER (WHERE mk.old_id IS NULL AND mk.occ = 1)
-    INTO v_status, v_mid, v_notify
+                        ELSE coalesce(mk.old_id, mk.first_mid) END ORDER BY mk.i)
+    INTO v_status, v_mid
     FROM marked mk;
 
-  IF v_notify IS NOT NULL THEN
-    FOREACH v_qn IN ARRAY v_notify LOOP
-      PERFORM pg_notify('ordo_push', v_qn);
-    END LOOP;
-  END IF;
+  -- No NOTIFY here: the broker sends it after the commit (src/db/pg/statements.h, kNotify).
 
   RETURN QUERY
   SELECT u.i::int, u.st, u.mid, u.txid, u.pid
@@ -510,12 +503,11 @@ DECLARE
   v_lease text;
   v_lease_exp bigint;
   v_eligible bigint;
-  v_last bigint;
+  v_count bigint;
   v_room bigint;
   v_delivered bigint := 0;
   v_claimed int := 0;
   v_cand record;
-  r record;
 BEGIN
   p_group := coalesce(p_group, '__QUEUE_MODE__');
   IF NOT v_auto AND p_lease_id IS NULL THEN
@@ -532,7 +524,8 @@ BEGIN
     RETURN;
   END IF;
 
-  v_start := ordo._group_start(v_qpk, p_group, p_sub_kind, p_sub_from, p_now);
+  v_start := CASE WHEN p_group = '__QUEUE_MODE__' THEN 0  -- as _group_start, without the call
+                  ELSE ordo._group_start(v_qpk, p_group, p_sub_kind, p_sub_from, p_now) END;
   v_visible := p_now - v_delayed_s * 1000000;
   v_window := CASE WHEN v_window_s > 0 THEN p_now - v_window_s * 1000000
                    ELSE 9223372036854775807 END;
@@ -550,11 +543,17 @@ BEGIN
     END IF;
     partition_id := v_pid;
     partition_name := v_pname;
-    PERFORM ordo._ensure_cursor(v_ppk, p_group, v_start, true);
     SELECT c.position, c.lease_id, c.lease_expires_at, c.eligible_at
       INTO v_pos, v_lease, v_lease_exp, v_eligible
       FROM ordo.cursors c WHERE c.partition_pk = v_ppk AND c.group_name = p_group
        FOR UPDATE;
+    IF NOT FOUND THEN  -- the group's first pop in this partition
+      PERFORM ordo._ensure_cursor(v_ppk, p_group, v_start, true);
+      SELECT c.position, c.lease_id, c.lease_expires_at, c.eligible_at
+        INTO v_pos, v_lease, v_lease_exp, v_eligible
+        FROM ordo.cursors c WHERE c.partition_pk = v_ppk AND c.group_name = p_group
+         FOR UPDATE;
+    END IF;
     IF v_lease IS NOT NULL AND v_lease_exp > p_now THEN
       kind := 3;
       RETURN NEXT;
@@ -571,43 +570,47 @@ BEGIN
       RETURN NEXT;
       RETURN;
     END IF;
-    v_last := NULL;
-    FOR r IN
-      SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-             coalesce((SELECT f.count FROM ordo.failures f
-                        WHERE f.partition_pk = m.partition_pk AND f.group_name = p_group
-                          AND f.seq = m.seq), 0) AS rc
-        FROM ordo.messages m
-       WHERE m.partition_pk = v_ppk AND m.seq > v_pos AND m.created_at <= v_visible
-         AND NOT EXISTS (SELECT 1 FROM ordo.completions k
-                          WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
-                            AND k.seq = m.seq)
-       ORDER BY m.seq
-       LIMIT CASE WHEN p_batch < 0 THEN NULL ELSE p_batch END
-    LOOP
-      kind := 0; lease_expires_at := v_out_expires;
-      seq := r.seq; message_id := r.id; transaction_id := r.transaction_id;
-      trace_id := r.trace_id; payload := r.payload; created_at := r.created_at;
-      retry_count := r.rc;
-      v_last := r.seq;
-      RETURN NEXT;
-    END LOOP;
-    IF v_last IS NULL THEN
+    -- The batch, and in the same statement the claim of the cursor: a lease over the batch, or
+    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL; failures
+    -- and completions are joined once, not looked up per message.
+    RETURN QUERY
+      WITH batch AS (
+        SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
+               coalesce(f.count, 0) AS rc
+          FROM ordo.messages m
+          LEFT JOIN ordo.failures f
+                 ON f.partition_pk = m.partition_pk AND f.group_name = p_group AND f.seq = m.seq
+         WHERE m.partition_pk = v_ppk AND m.seq > v_pos AND m.created_at <= v_visible
+           AND NOT EXISTS (SELECT 1 FROM ordo.completions k
+                            WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
+                              AND k.seq = m.seq)
+         ORDER BY m.seq
+         LIMIT CASE WHEN p_batch < 0 THEN NULL ELSE p_batch END
+      ),
+      newest AS (SELECT max(b.seq) AS seq FROM batch b),
+      claim AS (
+        UPDATE ordo.cursors c
+           SET position = CASE WHEN v_auto THEN l.seq ELSE c.position END,
+               lease_id = CASE WHEN v_auto THEN NULL ELSE p_lease_id END,
+               lease_expires_at = CASE WHEN v_auto THEN 0 ELSE v_expires END,
+               lease_last_seq = CASE WHEN v_auto THEN 0 ELSE l.seq END
+          FROM newest l
+         WHERE l.seq IS NOT NULL AND c.partition_pk = v_ppk AND c.group_name = p_group
+      )
+      SELECT 0::smallint, v_out_expires, false, v_pid, v_pname, b.seq, b.id::text,
+             b.transaction_id::text, b.trace_id, b.payload, b.created_at, b.rc
+        FROM batch b
+       ORDER BY b.seq;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
       RETURN NEXT;  -- kind 4
-      RETURN;
-    END IF;
-    IF v_auto THEN
-      UPDATE ordo.cursors c
-         SET position = v_last, lease_id = NULL, lease_expires_at = 0, lease_last_seq = 0
-       WHERE c.partition_pk = v_ppk AND c.group_name = p_group;
+    ELSIF v_auto THEN  -- the batch is done: the claim moved the position to its last seq
+      SELECT c.position INTO v_pos
+        FROM ordo.cursors c WHERE c.partition_pk = v_ppk AND c.group_name = p_group;
       DELETE FROM ordo.completions k
-       WHERE k.partition_pk = v_ppk AND k.group_name = p_group AND k.seq <= v_last;
+       WHERE k.partition_pk = v_ppk AND k.group_name = p_group AND k.seq <= v_pos;
       DELETE FROM ordo.failures f
-       WHERE f.partition_pk = v_ppk AND f.group_name = p_group AND f.seq <= v_last;
-    ELSE
-      UPDATE ordo.cursors c
-         SET lease_id = p_lease_id, lease_expires_at = v_expires, lease_last_seq = v_last
-       WHERE c.partition_pk = v_ppk AND c.group_name = p_group;
+       WHERE f.partition_pk = v_ppk AND f.group_name = p_group AND f.seq <= v_pos;
     END IF;
     RETURN;
   END IF;
@@ -651,43 +654,48 @@ BEGIN
     CONTINUE WHEN NOT FOUND;
     SELECT p.last_at INTO v_last_at FROM ordo.partitions p WHERE p.pk = v_cand.pk;
     CONTINUE WHEN v_last_at > v_window;
-    v_last := NULL;
-    FOR r IN
-      SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-             coalesce((SELECT f.count FROM ordo.failures f
-                        WHERE f.partition_pk = m.partition_pk AND f.group_name = p_group
-                          AND f.seq = m.seq), 0) AS rc
-        FROM ordo.messages m
-       WHERE m.partition_pk = v_cand.pk AND m.seq > v_pos AND m.created_at <= v_visible
-         AND NOT EXISTS (SELECT 1 FROM ordo.completions k
-                          WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
-                            AND k.seq = m.seq)
-       ORDER BY m.seq
-       LIMIT v_room
-    LOOP
-      kind := 0; lease_expires_at := v_out_expires; window_active := false;
-      partition_id := v_cand.id; partition_name := v_cand.name;
-      seq := r.seq; message_id := r.id; transaction_id := r.transaction_id;
-      trace_id := r.trace_id; payload := r.payload; created_at := r.created_at;
-      retry_count := r.rc;
-      v_last := r.seq;
-      v_delivered := v_delivered + 1;
-      RETURN NEXT;
-    END LOOP;
-    CONTINUE WHEN v_last IS NULL;
-    IF v_auto THEN
-      UPDATE ordo.cursors c
-         SET position = v_last, lease_id = NULL, lease_expires_at = 0, lease_last_seq = 0
-       WHERE c.partition_pk = v_cand.pk AND c.group_name = p_group;
+    -- The batch, and in the same statement the claim of the cursor: a lease over the batch, or
+    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL; failures
+    -- and completions are joined once, not looked up per message.
+    RETURN QUERY
+      WITH batch AS (
+        SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
+               coalesce(f.count, 0) AS rc
+          FROM ordo.messages m
+          LEFT JOIN ordo.failures f
+                 ON f.partition_pk = m.partition_pk AND f.group_name = p_group AND f.seq = m.seq
+         WHERE m.partition_pk = v_cand.pk AND m.seq > v_pos AND m.created_at <= v_visible
+           AND NOT EXISTS (SELECT 1 FROM ordo.completions k
+                            WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
+                              AND k.seq = m.seq)
+         ORDER BY m.seq
+         LIMIT v_room
+      ),
+      newest AS (SELECT max(b.seq) AS seq FROM batch b),
+      claim AS (
+        UPDATE ordo.cursors c
+           SET position = CASE WHEN v_auto THEN l.seq ELSE c.position END,
+               lease_id = CASE WHEN v_auto THEN NULL ELSE p_lease_id END,
+               lease_expires_at = CASE WHEN v_auto THEN 0 ELSE v_expires END,
+               lease_last_seq = CASE WHEN v_auto THEN 0 ELSE l.seq END
+          FROM newest l
+         WHERE l.seq IS NOT NULL AND c.partition_pk = v_cand.pk AND c.group_name = p_group
+      )
+      SELECT 0::smallint, v_out_expires, false, v_cand.id::text, v_cand.name::text, b.seq,
+             b.id::text, b.transaction_id::text, b.trace_id, b.payload, b.created_at, b.rc
+        FROM batch b
+       ORDER BY b.seq;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    CONTINUE WHEN v_count = 0;
+    IF v_auto THEN  -- the batch is done: the claim moved the position to its last seq
+      SELECT c.position INTO v_pos
+        FROM ordo.cursors c WHERE c.partition_pk = v_cand.pk AND c.group_name = p_group;
       DELETE FROM ordo.completions k
-       WHERE k.partition_pk = v_cand.pk AND k.group_name = p_group AND k.seq <= v_last;
+       WHERE k.partition_pk = v_cand.pk AND k.group_name = p_group AND k.seq <= v_pos;
       DELETE FROM ordo.failures f
-       WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq <= v_last;
-    ELSE
-      UPDATE ordo.cursors c
-         SET lease_id = p_lease_id, lease_expires_at = v_expires, lease_last_seq = v_last
-       WHERE c.partition_pk = v_cand.pk AND c.group_name = p_group;
+       WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq <= v_pos;
     END IF;
+    v_delivered := v_delivered + v_count;
     v_claimed := v_claimed + 1;
   END LOOP;
 
@@ -703,6 +711,9 @@ $$;
 -- =============================================================================================
 -- 4. ack: items in idx order, each as SQLite's AckOne. status 0 completed, 1 failed, 2 dlq,
 --    3 retry. error NULL on success; queue/partition NULL when the partition is unknown.
+--    A call whose items are all "completed" (the drain path: a consumer acks its whole batch)
+--    takes a set-based path with the same results and effects as the per-item loop; any other
+--    call runs the loop.
 -- =============================================================================================
 CREATE FUNCTION ordo.ack(p_txids text[], p_partition_ids text[], p_lease_ids text[],
                          p_statuses smallint[], p_groups text[], p_errors text[], p_now bigint)
@@ -732,21 +743,179 @@ DECLARE
   v_ok boolean;
   v_failures bigint;
   v_k bigint;
-  v_notify text[] := '{}';
-  v_qn text;
+  v_ok_a boolean[];    -- set-based path: per-item results, in idx order
+  v_err_a text[];
+  v_queue_a text[];
+  v_part_a text[];
+  v_rel_a boolean[];
+  v_rel_q text[];      -- queue of each lease-releasing item, in idx order
+  v_c_ppk bigint[];    -- set-based path: cursors whose position moves
+  v_c_g text[];
+  v_c_pos bigint[];
+  v_c_new bigint[];
+  v_c_rel boolean[];
+  v_had_k boolean;
+  v_k_ppk bigint[];    -- set-based path: new completions
+  v_k_g text[];
+  v_k_seq bigint[];
+  v_l_ppk bigint[];    -- locked cursors with a live lease
+  v_l_g text[];
+  v_l_pos bigint[];
 BEGIN
   IF v_n = 0 THEN
     RETURN;
   END IF;
-  -- Lock every cursor this call may change, in key order (no deadlock with other acks).
-  PERFORM 1
-     FROM ordo.cursors c
-    WHERE (c.partition_pk, c.group_name) IN (
-            SELECT p.pk, coalesce(u.g, '__QUEUE_MODE__')
-              FROM unnest(p_partition_ids, p_groups) AS u(pid, g)
-              JOIN ordo.partitions p ON p.id = u.pid)
-    ORDER BY c.partition_pk, c.group_name
-      FOR UPDATE;
+  -- Lock every cursor this call may change, in key order (no deadlock with other acks). Its own
+  -- statement: the statements below take their snapshots after every lock wait, so they see
+  -- what the previous holders committed (completions, failures, cursor state).
+  -- Also keeps the cursors with a live lease, for the set-based path.
+  SELECT array_agg(l.partition_pk) FILTER (WHERE l.live),
+         array_agg(l.group_name) FILTER (WHERE l.live),
+         array_agg(l.position) FILTER (WHERE l.live)
+    INTO v_l_ppk, v_l_g, v_l_pos
+    FROM (SELECT c.partition_pk, c.group_name, c.position,
+                 c.lease_id IS NOT NULL AND c.lease_expires_at > p_now AS live
+            FROM ordo.cursors c
+           WHERE (c.partition_pk, c.group_name) IN (
+                   SELECT p.pk, d.g
+                     FROM (SELECT DISTINCT u.pid, coalesce(u.g, '__QUEUE_MODE__') AS g
+                             FROM unnest(p_partition_ids, p_groups) AS u(pid, g)) d
+                     JOIN ordo.partitions p ON p.id = d.pid)
+           ORDER BY c.partition_pk, c.group_name
+             FOR UPDATE) l;
+
+  -- ---- set-based path: every item "completed" ----------------------------------------------
+  -- Equivalent to the loop below because a completion only ever moves a cursor forward:
+  --   * An item is accepted iff, against the cursor as locked above, its message exists, the
+  --     lease is live and is the item's lease, position < seq <= lease_last_seq, seq is not in
+  --     completions, and no earlier item of the call was accepted for the same (cursor, seq)
+  --     (the loop refuses that one as already completed). A cursor's lease only ends once
+  --     position >= lease_last_seq, i.e. once every seq an item could still be accepted for is
+  --     done, so no verdict depends on the items before it.
+  --   * The new position is the end of the contiguous run position+1, position+2, ... over
+  --     (completions past position) + (accepted seqs); accepted seqs past it go to completions,
+  --     and completions and failures up to it are deleted (none exist at or below the old
+  --     position: every move of the position deletes those up to the new one).
+  --   * The lease ends iff new position >= lease_last_seq; the loop releases it at the item that
+  --     completes the last missing seq of (position, lease_last_seq], which is the cursor's last
+  --     accepted item (every accepted seq lies in that range and is not yet completed).
+  --   * Each cursor row is updated once (not at all when nothing moved); ordo_push is notified
+  --     once per queue with a released lease, in the order the loop would.
+  IF array_lower(p_txids, 1) = 1
+     AND coalesce(array_lower(p_partition_ids, 1), 1) = 1
+     AND coalesce(array_lower(p_lease_ids, 1), 1) = 1
+     AND coalesce(array_lower(p_groups, 1), 1) = 1
+     AND array_lower(p_statuses, 1) = 1 AND cardinality(p_statuses) >= v_n
+     AND coalesce(0 = ALL (p_statuses[1:v_n]), false) THEN
+    -- One read-only statement decides everything; a few set statements write.
+    -- Stream: the items, plus the completions past the position of every live lease (i NULL),
+    -- sorted per cursor by (seq, i NULLS FIRST). "done" rows are candidates and completions;
+    -- prev is the greatest done seq before the row. A candidate is accepted iff prev < seq
+    -- (no completion and no earlier candidate has its seq). The run position+1, ... ends
+    -- before the first done row with seq > prev + 1 (prev of the first: position).
+    SELECT array_agg(z.acc ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
+           array_agg(CASE WHEN z.seq IS NULL THEN 'Message not found'
+                          WHEN NOT z.acc THEN 'Invalid or expired lease' END ORDER BY z.i)
+             FILTER (WHERE z.i IS NOT NULL),
+           array_agg(z.qname ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
+           array_agg(z.pname ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
+           array_agg(z.rel ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
+           array_agg(z.qname ORDER BY z.i) FILTER (WHERE z.rel),
+           -- cursors that move, from the row of their last accepted item
+           array_agg(z.ppk) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
+           array_agg(z.g) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
+           array_agg(z.pos) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
+           array_agg(z.new_pos) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
+           array_agg(z.new_pos >= z.lls) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
+           bool_or(z.i IS NULL),
+           -- accepted seqs past the new position go to completions
+           array_agg(z.ppk) FILTER (WHERE z.acc AND z.seq > z.new_pos),
+           array_agg(z.g) FILTER (WHERE z.acc AND z.seq > z.new_pos),
+           array_agg(z.seq) FILTER (WHERE z.acc AND z.seq > z.new_pos)
+      INTO v_ok_a, v_err_a, v_queue_a, v_part_a, v_rel_a, v_rel_q,
+           v_c_ppk, v_c_g, v_c_pos, v_c_new, v_c_rel, v_had_k, v_k_ppk, v_k_g, v_k_seq
+      FROM (
+        SELECT y.i, y.ppk, y.g, y.seq, y.pos, y.lls, y.qname, y.pname, y.acc, y.last_i,
+               y.new_pos, coalesce(y.acc AND y.i = y.last_i AND y.new_pos >= y.lls, false) AS rel
+          FROM (
+            SELECT x.i, x.ppk, x.g, x.seq, x.pos, x.lls, x.qname, x.pname, x.acc,
+                   max(x.i) FILTER (WHERE x.acc) OVER cur AS last_i,
+                   coalesce(min(coalesce(x.prev, x.pos)) FILTER (WHERE x.gap) OVER cur,
+                            max(x.seq) FILTER (WHERE x.done) OVER cur) AS new_pos
+              FROM (
+                SELECT w.i, w.ppk, w.g, w.seq, w.pos, w.lls, w.qname, w.pname, w.done, w.prev,
+                       w.done AND w.i IS NOT NULL AND coalesce(w.prev < w.seq, true) AS acc,
+                       w.done AND w.seq > coalesce(w.prev, w.pos) + 1 AS gap
+                  FROM (
+                    SELECT s.i, s.ppk, s.g, s.seq, s.pos, s.lls, s.qname, s.pname, s.done,
+                           max(s.seq) FILTER (WHERE s.done)
+                             OVER (PARTITION BY s.ppk, s.g ORDER BY s.seq, s.i NULLS FIRST
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
+                      FROM (
+                        SELECT u.i::int AS i, p.pk AS ppk, u.g, m.seq, c.position AS pos,
+                               c.lease_last_seq AS lls, q.name::text AS qname,
+                               p.name::text AS pname,
+                               coalesce(c.lease_id = u.lease AND c.lease_expires_at > p_now
+                                        AND m.seq > c.position AND m.seq <= c.lease_last_seq,
+                                        false) AS done
+                          FROM (SELECT t.i, t.txid, t.pid, t.lease,
+                                       coalesce(t.g, '__QUEUE_MODE__') AS g
+                                  FROM unnest(p_txids, p_partition_ids, p_lease_ids, p_groups)
+                                       WITH ORDINALITY AS t(txid, pid, lease, g, i)
+                                 WHERE t.i <= v_n) u
+                          LEFT JOIN (ordo.partitions p JOIN ordo.queues q ON q.pk = p.queue_pk)
+                                 ON p.id = u.pid
+                          LEFT JOIN ordo.messages m
+                                 ON m.partition_pk = p.pk AND m.transaction_id = u.txid
+                          LEFT JOIN ordo.cursors c
+                                 ON c.partition_pk = p.pk AND c.group_name = u.g
+                        UNION ALL
+                        SELECT NULL, l.ppk, l.g, k.seq, l.pos, NULL, NULL, NULL, true
+                          FROM unnest(v_l_ppk, v_l_g, v_l_pos) AS l(ppk, g, pos)
+                          JOIN ordo.completions k
+                            ON k.partition_pk = l.ppk AND k.group_name = l.g AND k.seq > l.pos
+                      ) s
+                  ) w
+              ) x
+            WINDOW cur AS (PARTITION BY x.ppk, x.g)
+          ) y
+      ) z;
+
+    IF v_k_seq IS NOT NULL THEN
+      INSERT INTO ordo.completions (partition_pk, group_name, seq)
+      SELECT x.ppk, x.g, x.seq FROM unnest(v_k_ppk, v_k_g, v_k_seq) AS x(ppk, g, seq)
+       ORDER BY x.ppk, x.g, x.seq
+      ON CONFLICT (partition_pk, group_name, seq) DO NOTHING;
+    END IF;
+    IF v_c_ppk IS NOT NULL THEN
+      IF v_had_k THEN
+        DELETE FROM ordo.completions k
+         USING unnest(v_c_ppk, v_c_g, v_c_pos, v_c_new) AS x(ppk, g, pos, new_pos)
+         WHERE k.partition_pk = x.ppk AND k.group_name = x.g
+           AND k.seq > x.pos AND k.seq <= x.new_pos;
+      END IF;
+      DELETE FROM ordo.failures f
+       USING unnest(v_c_ppk, v_c_g, v_c_pos, v_c_new) AS x(ppk, g, pos, new_pos)
+       WHERE f.partition_pk = x.ppk AND f.group_name = x.g
+         AND f.seq > x.pos AND f.seq <= x.new_pos;
+      UPDATE ordo.cursors c
+         SET position = x.new_pos,
+             lease_id = CASE WHEN x.rel THEN NULL ELSE c.lease_id END,
+             lease_expires_at = CASE WHEN x.rel THEN 0 ELSE c.lease_expires_at END,
+             lease_last_seq = CASE WHEN x.rel THEN 0 ELSE c.lease_last_seq END
+        FROM unnest(v_c_ppk, v_c_g, v_c_new, v_c_rel) AS x(ppk, g, new_pos, rel)
+       WHERE c.partition_pk = x.ppk AND c.group_name = x.g;
+    END IF;
+
+    RETURN QUERY
+      SELECT a.i::int, a.ok, a.err, a.qn, a.pn, a.rel, false
+        FROM unnest(v_ok_a, v_err_a, v_queue_a, v_part_a, v_rel_a)
+             WITH ORDINALITY AS a(ok, err, qn, pn, rel, i)
+       ORDER BY a.i;
+    RETURN;
+  END IF;
+
+  -- ---- per-item path -------------------------------------------------------------------------
 
   FOR v_i IN 1 .. v_n LOOP
     idx := v_i; success := false; error := NULL; queue := NULL; partition := NULL;
@@ -847,16 +1016,10 @@ BEGIN
        SET position = v_pos, lease_id = v_lease, lease_expires_at = v_lease_exp,
            lease_last_seq = v_lease_last, eligible_at = v_eligible
      WHERE c.partition_pk = v_ppk AND c.group_name = v_group;
-    IF lease_released AND NOT queue = ANY (v_notify) THEN
-      v_notify := v_notify || queue;
-    END IF;
     success := true;
     RETURN NEXT;
   END LOOP;
 
-  FOREACH v_qn IN ARRAY v_notify LOOP
-    PERFORM pg_notify('ordo_push', v_qn);
-  END LOOP;
   RETURN;
 END;
 $$;

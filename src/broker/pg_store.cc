@@ -374,14 +374,28 @@ struct PgStore::Loop {
   }
 
   // Tells other instances (their LISTEN connections) which queues have news. Best effort: a lost
-  // notification is covered by their parked polls' periodic re-check.
+  // notification is covered by their parked polls' safety re-check. One NOTIFY statement is in
+  // flight at a time; queues announced meanwhile are merged into the next one, so under load
+  // this costs a statement per round trip, not one per push.
+  std::vector<std::string> notify_pending;
+  bool notify_in_flight = false;
+
   void Announce(const std::vector<std::string_view>& queues) {
-    if (queues.empty()) return;
+    for (std::string_view q : queues) {
+      if (std::find(notify_pending.begin(), notify_pending.end(), q) == notify_pending.end()) {
+        notify_pending.emplace_back(q);
+      }
+    }
+    if (notify_pending.empty() || notify_in_flight) return;
     ArrayLiteral names;
-    for (std::string_view q : queues) names.Add(std::string(q));
+    for (const std::string& q : notify_pending) names.Add(q);
+    notify_pending.clear();
+    notify_in_flight = true;
     Exec(sql::kNotify, std::make_shared<const Params>(Params{names.Take()}),
-         [](Result<ResultPtr> r) {
+         [this](Result<ResultPtr> r) {
+           notify_in_flight = false;
            if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
+           if (!notify_pending.empty()) Announce({});
          });
   }
 

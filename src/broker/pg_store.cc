@@ -284,7 +284,7 @@ struct PgStore::Loop {
   // Group commit: at most kMaxPushGroupsInFlight push statements are out at once; pushes that
   // arrive meanwhile wait here and leave together when one completes, so the batch grows with
   // the load instead of the number of commits.
-  static constexpr int kMaxPushGroupsInFlight = 2;
+  static constexpr int kMaxPushGroupsInFlight = 1;
   int push_groups_in_flight = 0;
 
   void FlushPushes() {

@@ -28,8 +28,10 @@
 --     key2 = hashtext(partition_pk || '/' || group)): a named pop waits for it, a wildcard pop
 --     tries it and skips the partition when it is taken.
 --   * ack / extend_lease lock the cursor rows they touch in (partition_pk, group_name) order.
---   * NOTIFY channel `ordo_push`, payload = queue name: sent once per queue by a push that stored
---     at least one message, and by an ack that released a lease.
+--   * NOTIFY channel `ordo_push`, payload = queue name: sent by the broker after the commit
+--     (src/db/pg/statements.h, kNotify), once per queue, for a push that stored at least one
+--     message and for an ack that released a lease (its lease_released column); no function
+--     here notifies.
 --
 -- Absent values in function results are NULL (e.g. ack error on success, pop message columns on
 -- a non-message row); see each function.
@@ -571,19 +573,25 @@ BEGIN
       RETURN;
     END IF;
     -- The batch, and in the same statement the claim of the cursor: a lease over the batch, or
-    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL; failures
-    -- and completions are joined once, not looked up per message.
+    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL. The
+    -- cursor's completions and failures are read once: these tables are small, often empty,
+    -- and a plan that rescans one of them per message pays a file size lookup per rescan.
     RETURN QUERY
-      WITH batch AS (
+      WITH done AS MATERIALIZED (
+        SELECT k.seq FROM ordo.completions k
+         WHERE k.partition_pk = v_ppk AND k.group_name = p_group AND k.seq > v_pos
+      ),
+      failed AS MATERIALIZED (
+        SELECT f.seq, f.count FROM ordo.failures f
+         WHERE f.partition_pk = v_ppk AND f.group_name = p_group AND f.seq > v_pos
+      ),
+      batch AS (
         SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-               coalesce(f.count, 0) AS rc
+               coalesce(fl.count, 0) AS rc
           FROM ordo.messages m
-          LEFT JOIN ordo.failures f
-                 ON f.partition_pk = m.partition_pk AND f.group_name = p_group AND f.seq = m.seq
+          LEFT JOIN failed fl ON fl.seq = m.seq
          WHERE m.partition_pk = v_ppk AND m.seq > v_pos AND m.created_at <= v_visible
-           AND NOT EXISTS (SELECT 1 FROM ordo.completions k
-                            WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
-                              AND k.seq = m.seq)
+           AND NOT EXISTS (SELECT 1 FROM done d WHERE d.seq = m.seq)
          ORDER BY m.seq
          LIMIT CASE WHEN p_batch < 0 THEN NULL ELSE p_batch END
       ),
@@ -655,19 +663,25 @@ BEGIN
     SELECT p.last_at INTO v_last_at FROM ordo.partitions p WHERE p.pk = v_cand.pk;
     CONTINUE WHEN v_last_at > v_window;
     -- The batch, and in the same statement the claim of the cursor: a lease over the batch, or
-    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL; failures
-    -- and completions are joined once, not looked up per message.
+    -- with auto-ack the position moved to its last seq. No per-row work in PL/pgSQL. The
+    -- cursor's completions and failures are read once: these tables are small, often empty,
+    -- and a plan that rescans one of them per message pays a file size lookup per rescan.
     RETURN QUERY
-      WITH batch AS (
+      WITH done AS MATERIALIZED (
+        SELECT k.seq FROM ordo.completions k
+         WHERE k.partition_pk = v_cand.pk AND k.group_name = p_group AND k.seq > v_pos
+      ),
+      failed AS MATERIALIZED (
+        SELECT f.seq, f.count FROM ordo.failures f
+         WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq > v_pos
+      ),
+      batch AS (
         SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-               coalesce(f.count, 0) AS rc
+               coalesce(fl.count, 0) AS rc
           FROM ordo.messages m
-          LEFT JOIN ordo.failures f
-                 ON f.partition_pk = m.partition_pk AND f.group_name = p_group AND f.seq = m.seq
+          LEFT JOIN failed fl ON fl.seq = m.seq
          WHERE m.partition_pk = v_cand.pk AND m.seq > v_pos AND m.created_at <= v_visible
-           AND NOT EXISTS (SELECT 1 FROM ordo.completions k
-                            WHERE k.partition_pk = m.partition_pk AND k.group_name = p_group
-                              AND k.seq = m.seq)
+           AND NOT EXISTS (SELECT 1 FROM done d WHERE d.seq = m.seq)
          ORDER BY m.seq
          LIMIT v_room
       ),
@@ -748,7 +762,6 @@ DECLARE
   v_queue_a text[];
   v_part_a text[];
   v_rel_a boolean[];
-  v_rel_q text[];      -- queue of each lease-releasing item, in idx order
   v_c_ppk bigint[];    -- set-based path: cursors whose position moves
   v_c_g text[];
   v_c_pos bigint[];
@@ -799,8 +812,7 @@ BEGIN
   --   * The lease ends iff new position >= lease_last_seq; the loop releases it at the item that
   --     completes the last missing seq of (position, lease_last_seq], which is the cursor's last
   --     accepted item (every accepted seq lies in that range and is not yet completed).
-  --   * Each cursor row is updated once (not at all when nothing moved); ordo_push is notified
-  --     once per queue with a released lease, in the order the loop would.
+  --   * Each cursor row is updated once (not at all when nothing moved).
   IF array_lower(p_txids, 1) = 1
      AND coalesce(array_lower(p_partition_ids, 1), 1) = 1
      AND coalesce(array_lower(p_lease_ids, 1), 1) = 1
@@ -820,7 +832,6 @@ BEGIN
            array_agg(z.qname ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
            array_agg(z.pname ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
            array_agg(z.rel ORDER BY z.i) FILTER (WHERE z.i IS NOT NULL),
-           array_agg(z.qname ORDER BY z.i) FILTER (WHERE z.rel),
            -- cursors that move, from the row of their last accepted item
            array_agg(z.ppk) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
            array_agg(z.g) FILTER (WHERE z.i = z.last_i AND z.new_pos > z.pos),
@@ -832,7 +843,7 @@ BEGIN
            array_agg(z.ppk) FILTER (WHERE z.acc AND z.seq > z.new_pos),
            array_agg(z.g) FILTER (WHERE z.acc AND z.seq > z.new_pos),
            array_agg(z.seq) FILTER (WHERE z.acc AND z.seq > z.new_pos)
-      INTO v_ok_a, v_err_a, v_queue_a, v_part_a, v_rel_a, v_rel_q,
+      INTO v_ok_a, v_err_a, v_queue_a, v_part_a, v_rel_a,
            v_c_ppk, v_c_g, v_c_pos, v_c_new, v_c_rel, v_had_k, v_k_ppk, v_k_g, v_k_seq
       FROM (
         SELECT y.i, y.ppk, y.g, y.seq, y.pos, y.lls, y.qname, y.pname, y.acc, y.last_i,

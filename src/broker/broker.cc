@@ -44,6 +44,15 @@ uint64_t Broker::Version(const std::string& queue) {
 }
 
 void Broker::Notify(const std::string& queue) {
+  if (queue.empty()) {  // "anything may have changed": every queue
+    std::vector<std::string> queues;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [name, qw] : by_queue_) queues.push_back(name);
+    }
+    for (const std::string& q : queues) Notify(q);
+    return;
+  }
   std::vector<std::shared_ptr<Waiter>> woken;
   {
     std::lock_guard lock(mu_);
@@ -126,7 +135,10 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
     store_.NextTimedEvent(
         w->ex, w->req.queue, w->req.group, [this, w](Result<std::optional<Micros>> next) {
           auto now = SteadyClock::now();
-          auto wake = std::min(w->deadline, now + options_.recheck_interval);
+          auto wake = w->deadline;
+          if (options_.recheck_interval.count() > 0) {
+            wake = std::min(wake, now + options_.recheck_interval);
+          }
           if (!next.ok()) {
             wake = std::min(wake, now + std::chrono::milliseconds(500));
           } else if (*next) {

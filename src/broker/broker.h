@@ -22,9 +22,10 @@ namespace ordo::broker {
 struct BrokerOptions {
   // A parked long poll sleeps until a push or released lease on its queue wakes it, or until the
   // next time-based event the store reports (Store::NextTimedEvent: lease expiry, back-off end,
-  // delayed visibility). This is the longest it sleeps regardless: a safety re-check covering a
-  // notification lost between instances.
-  std::chrono::milliseconds recheck_interval{5000};
+  // delayed visibility). When non-zero, the longest it sleeps regardless (an extra safety net);
+  // zero (the default) relies on the store: a PostgreSQL engine whose LISTEN connection was
+  // re-established wakes every waiter, which covers notifications lost meanwhile.
+  std::chrono::milliseconds recheck_interval{0};
   Clock clock = SystemClock();
   size_t max_waiters = 10000;  // parked long polls; past it a long poll is answered 503
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <random>
@@ -193,7 +194,17 @@ struct PgStore::Loop {
           if (s.ok()) {
             if (slots[i].failures > 0) spdlog::info("PostgreSQL connection {} is back", i);
             slots[i].failures = 0;
-            if (!slots[i].listen) SignalFirstReady(Status::Ok());
+            if (!slots[i].listen) {
+              SignalFirstReady(Status::Ok());
+            } else {
+              // Notifications sent while it was away are lost: let every parked poll look.
+              std::function<void(const std::string&)> cb;
+              {
+                std::lock_guard lock(change_mu);
+                cb = on_change;
+              }
+              if (cb) cb(std::string());
+            }
             return;
           }
           if (slots[i].failures == 0) spdlog::warn("PostgreSQL connection {}: {}", i, s.message());
@@ -281,15 +292,41 @@ struct PgStore::Loop {
 
   // ---- group commit ---------------------------------------------------------------------------
 
-  // Group commit: at most kMaxPushGroupsInFlight push statements are out at once; pushes that
-  // arrive meanwhile wait here and leave together when one completes, so the batch grows with
-  // the load instead of the number of commits.
-  static constexpr int kMaxPushGroupsInFlight = 1;
-  int push_groups_in_flight = 0;
+  // Group commit: normally one push statement is out at a time; pushes that arrive meanwhile
+  // wait here and leave together when it completes, so the batch grows with the load instead of
+  // the number of commits. A statement still out after StallAfter() (a few times the usual
+  // push duration) is presumed stuck (a lock held elsewhere, a slow disk): then another may go,
+  // on the other connection, so one stuck partition does not hold up every other push until
+  // the statement timeout.
+  static constexpr int kMaxPushGroupsInFlight = 4;
+  std::deque<std::chrono::steady_clock::time_point> push_sent_at;  // in flight, oldest first
+  std::unique_ptr<asio::steady_timer> push_stall_timer;
+  double push_usual_us = 1000;  // moving average of push statement durations
+
+  std::chrono::steady_clock::duration StallAfter() const {
+    auto usual = std::chrono::microseconds(static_cast<int64_t>(4 * push_usual_us));
+    return std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), usual);
+  }
+
+  bool PushMayGo() {
+    if (push_sent_at.empty()) return true;
+    if (static_cast<int>(push_sent_at.size()) >= kMaxPushGroupsInFlight) return false;
+    return std::chrono::steady_clock::now() - push_sent_at.back() >= StallAfter();
+  }
 
   void FlushPushes() {
     push_flush_posted = false;
-    if (push_queue.empty() || push_groups_in_flight >= kMaxPushGroupsInFlight) return;
+    if (push_queue.empty()) return;
+    if (!PushMayGo()) {
+      if (static_cast<int>(push_sent_at.size()) < kMaxPushGroupsInFlight) {
+        if (!push_stall_timer) push_stall_timer = std::make_unique<asio::steady_timer>(io);
+        push_stall_timer->expires_at(push_sent_at.back() + StallAfter());
+        push_stall_timer->async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) FlushPushes();
+        });
+      }
+      return;
+    }
     std::vector<PushCall> calls = std::move(push_queue);
     push_queue.clear();
     size_t begin = 0;
@@ -332,9 +369,15 @@ struct PgStore::Loop {
     auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
                                                       txids.Take(), traces.Take(), payloads.Take(),
                                                       std::to_string(now)});
-    ++push_groups_in_flight;
-    Exec(sql::kPush, std::move(args), [this, group](Result<ResultPtr> r) {
-      --push_groups_in_flight;
+    auto sent_at = std::chrono::steady_clock::now();
+    push_sent_at.push_back(sent_at);
+    Exec(sql::kPush, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
+      push_sent_at.erase(std::find(push_sent_at.begin(), push_sent_at.end(), sent_at));
+      if (r.ok()) {
+        auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - sent_at);
+        push_usual_us = 0.8 * push_usual_us + 0.2 * static_cast<double>(took.count());
+      }
       if (!push_queue.empty()) FlushPushes();
       if (!r.ok()) {
         for (PushCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
@@ -579,6 +622,7 @@ void PgStore::Close() {
       if (p) p->Close(Status::Unavailable("the store is closed"));
     }
     if (e->keepalive) e->keepalive->cancel();
+    if (e->push_stall_timer) e->push_stall_timer->cancel();
     drained.set_value();
   };
   asio::post(e->io, [&check] { check(); });

@@ -92,7 +92,8 @@ class Store {
   virtual void Ping(Executor ex, Completion<bool> done) = 0;
 
   // Messages may arrive through other processes sharing the database (PostgreSQL): the engine
-  // calls `handler` with a queue name when it learns of a push or a released lease there.
+  // calls `handler` with a queue name when it learns of a push or a released lease there, and
+  // with an empty name when news may have been missed (its LISTEN connection came back).
   // Set before Open(); the handler may run on any thread.
   virtual void SetChangeHandler(std::function<void(const std::string& queue)> handler) {
     (void)handler;

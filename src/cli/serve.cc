@@ -85,9 +85,9 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   cmd.add_option("--max-waiters", c.max_waiters, "Parked long polls at most (503 above)")
       ->envname("ORDO_MAX_WAITERS")->check(CLI::Range(1, 10000000))->capture_default_str();
   cmd.add_option("--long-poll-recheck", c.long_poll_recheck_ms,
-                 "longest ms a parked long poll sleeps without news (a safety net for a "
-                 "notification lost between instances)")
-      ->envname("ORDO_LONG_POLL_RECHECK")->check(CLI::Range(10, 600000))->capture_default_str();
+                 "if set, the longest ms a parked long poll sleeps without news (0: until its "
+                 "timeout; pushes, released leases, lease expiry and back-off ends wake it)")
+      ->envname("ORDO_LONG_POLL_RECHECK")->check(CLI::Range(0, 600000))->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")->capture_default_str();
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off")

@@ -160,12 +160,13 @@ void HandlePopQueue(const CallPtr& call) {
   auto q = DecodePopQuery(call);
   if (!q.ok()) return call->Fail(q.status());
   PopRequest req = q->req;
-  call->broker.Pop(call->ex, std::move(q->req), q->wait, std::chrono::milliseconds(q->timeout_ms),
-                   [call, req = std::move(req)](Result<PopResult> r) {
-                     if (!r.ok()) return call->Fail(r.status());
-                     call->Reply(200, EncodePop(req, *r));
-                   },
-                   call->req.gone);
+  call->broker.Pop(
+      call->ex, std::move(q->req), q->wait, std::chrono::milliseconds(q->timeout_ms),
+      [call, req = std::move(req)](Result<PopResult> r) {
+        if (!r.ok()) return call->Fail(r.status());
+        call->Reply(200, EncodePop(req, *r));
+      },
+      call->req.gone);
 }
 
 }  // namespace ordo::api

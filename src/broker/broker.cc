@@ -144,7 +144,8 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
           } else if (*next) {
             Micros in_us = std::max<Micros>(0, **next - options_.clock());
             // +1 ms: wake just after the instant, when the rule has already let go.
-            wake = std::min(wake, now + std::chrono::microseconds(in_us) + std::chrono::milliseconds(1));
+            wake = std::min(wake,
+                            now + std::chrono::microseconds(in_us) + std::chrono::milliseconds(1));
           }
           Park(w, wake);
         });

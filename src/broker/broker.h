@@ -45,8 +45,7 @@ class Broker {
   // `gone` (optional): set once the caller can no longer receive the answer; a parked long poll
   // then ends (kTimedOut) before its next attempt rather than leasing messages for nobody.
   void Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
-           Completion<PopResult> done,
-           std::shared_ptr<const std::atomic<bool>> gone = nullptr);
+           Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone = nullptr);
   void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
 
   // Answers every parked long poll with an empty result; later long polls answer at once.
@@ -73,7 +72,7 @@ class Broker {
   std::atomic<bool> shutting_down_{false};
   mutable std::mutex mu_;
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_
-  size_t parked_ = 0;                                        // guarded by mu_
+  size_t parked_ = 0;                                       // guarded by mu_
 };
 
 }  // namespace ordo::broker

@@ -10,12 +10,12 @@
 #include <thread>
 #include <unordered_set>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "broker/counts.h"
 #include "broker/timed_event.h"
@@ -42,9 +42,7 @@ constexpr Micros kMicrosPerSecond = 1'000'000;
 constexpr size_t kMaxItemsPerStatement = 10000;
 // SQLSTATEs retried transparently: serialization failure, deadlock detected.
 constexpr int kMaxRetries = 3;
-bool Retryable(const std::string& sqlstate) {
-  return sqlstate == "40001" || sqlstate == "40P01";
-}
+bool Retryable(const std::string& sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
 
 template <typename T>
 void Deliver(const Executor& ex, Completion<T> done, Result<T> result) {
@@ -100,10 +98,14 @@ PartitionDetail ReadPartitionStats(const Rows& r, int row) {
 
 int16_t AckStatusCode(AckStatus s) {
   switch (s) {
-    case AckStatus::kCompleted: return 0;
-    case AckStatus::kFailed: return 1;
-    case AckStatus::kDlq: return 2;
-    case AckStatus::kRetry: return 3;
+    case AckStatus::kCompleted:
+      return 0;
+    case AckStatus::kFailed:
+      return 1;
+    case AckStatus::kDlq:
+      return 2;
+    case AckStatus::kRetry:
+      return 3;
   }
   return 0;
 }
@@ -157,7 +159,6 @@ struct PgStore::Loop {
   std::vector<AckCall> ack_queue;
   bool push_flush_posted = false;
   bool ack_flush_posted = false;
-
 
   // ---- connections ---------------------------------------------------------------------------
 
@@ -286,8 +287,9 @@ struct PgStore::Loop {
         return;
       }
     }
-    done(ready.empty() ? Status::Unavailable("the database is unreachable; retry later")
-                       : Status::Unavailable("the database connections are saturated; retry later"));
+    done(ready.empty()
+             ? Status::Unavailable("the database is unreachable; retry later")
+             : Status::Unavailable("the database connections are saturated; retry later"));
   }
 
   // ---- group commit ---------------------------------------------------------------------------
@@ -332,8 +334,8 @@ struct PgStore::Loop {
     size_t begin = 0;
     while (begin < calls.size()) {
       size_t end = begin, items = 0;
-      while (end < calls.size() && (end == begin || items + calls[end].items.size() <=
-                                                        kMaxItemsPerStatement)) {
+      while (end < calls.size() &&
+             (end == begin || items + calls[end].items.size() <= kMaxItemsPerStatement)) {
         items += calls[end].items.size();
         ++end;
       }
@@ -522,7 +524,8 @@ struct PgStore::Loop {
   void Single(const PreparedStatement& st, Params args, Executor ex, Completion<T> done,
               std::function<Result<T>(const Rows&)> decode) {
     auto shared = std::make_shared<const Params>(std::move(args));
-    auto state = std::make_shared<std::pair<Executor, Completion<T>>>(std::move(ex), std::move(done));
+    auto state =
+        std::make_shared<std::pair<Executor, Completion<T>>>(std::move(ex), std::move(done));
     Exec(st, std::move(shared), [this, state, decode = std::move(decode)](Result<ResultPtr> r) {
       if (!r.ok()) return Finish<T>(state->first, std::move(state->second), r.status());
       Finish<T>(state->first, std::move(state->second), decode(Rows(r->get())));
@@ -573,8 +576,10 @@ Status PgStore::Open() {
   int pool = std::clamp(options_.pg_connections, 1, cap);
   bool listen = pool < cap;  // the LISTEN connection counts against the cap too
   if (!listen) {
-    spdlog::warn("--db-max-connections {} leaves no room for the LISTEN connection: long polls "
-                 "rely on the periodic re-check for pushes made by other instances", cap);
+    spdlog::warn(
+        "--db-max-connections {} leaves no room for the LISTEN connection: long polls "
+        "rely on the periodic re-check for pushes made by other instances",
+        cap);
   }
   engine->slots.resize(static_cast<size_t>(pool + (listen ? 1 : 0)));
   if (listen) engine->slots.back().listen = true;
@@ -653,8 +658,9 @@ bool Admit(std::atomic<size_t>& pending, size_t max_pending, bool closed, const 
 
 }  // namespace
 
-#define ORDO_PG_ADMIT(T)                                                                  \
-  if (!engine_) return Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
+#define ORDO_PG_ADMIT(T)                                                                \
+  if (!engine_)                                                                         \
+    return Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
   if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return
 
 void PgStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
@@ -679,52 +685,60 @@ void PgStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo>
                  OptInt(o.priority),
                  OptBool(o.encryption_enabled)};
   Loop* e = engine_.get();
-  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
-    e->Single<QueueInfo>(sql::kConfigure, std::move(args), std::move(ex), std::move(done),
-                         [](const Rows& r) -> Result<QueueInfo> {
-                           if (r.size() != 1) return Status::Internal("configure returned no row");
-                           QueueInfo q = ReadQueue(r, 0, 0);
-                           q.default_partition_id = r.Str(0, 19);
-                           return q;
-                         });
-  });
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<QueueInfo>(sql::kConfigure, std::move(args), std::move(ex),
+                                    std::move(done), [](const Rows& r) -> Result<QueueInfo> {
+                                      if (r.size() != 1)
+                                        return Status::Internal("configure returned no row");
+                                      QueueInfo q = ReadQueue(r, 0, 0);
+                                      q.default_partition_id = r.Str(0, 19);
+                                      return q;
+                                    });
+             });
 }
 
 void PgStore::Push(Executor ex, std::vector<PushItem> items,
                    Completion<std::vector<PushOutcome>> done) {
   ORDO_PG_ADMIT(std::vector<PushOutcome>);
   Loop* e = engine_.get();
-  asio::post(e->io, [e, ex = std::move(ex), items = std::move(items),
-                     done = std::move(done)]() mutable {
-    e->push_queue.push_back({std::move(ex), std::move(items), std::move(done)});
-    if (!e->push_flush_posted) {
-      e->push_flush_posted = true;
-      asio::post(e->io, [e] { e->FlushPushes(); });
-    }
-  });
+  asio::post(e->io,
+             [e, ex = std::move(ex), items = std::move(items), done = std::move(done)]() mutable {
+               e->push_queue.push_back({std::move(ex), std::move(items), std::move(done)});
+               if (!e->push_flush_posted) {
+                 e->push_flush_posted = true;
+                 asio::post(e->io, [e] { e->FlushPushes(); });
+               }
+             });
 }
 
 void PgStore::Ack(Executor ex, std::vector<AckItem> items,
                   Completion<std::vector<AckOutcome>> done) {
   ORDO_PG_ADMIT(std::vector<AckOutcome>);
   Loop* e = engine_.get();
-  asio::post(e->io, [e, ex = std::move(ex), items = std::move(items),
-                     done = std::move(done)]() mutable {
-    e->ack_queue.push_back({std::move(ex), std::move(items), std::move(done)});
-    if (!e->ack_flush_posted) {
-      e->ack_flush_posted = true;
-      asio::post(e->io, [e] { e->FlushAcks(); });
-    }
-  });
+  asio::post(e->io,
+             [e, ex = std::move(ex), items = std::move(items), done = std::move(done)]() mutable {
+               e->ack_queue.push_back({std::move(ex), std::move(items), std::move(done)});
+               if (!e->ack_flush_posted) {
+                 e->ack_flush_posted = true;
+                 asio::post(e->io, [e] { e->FlushAcks(); });
+               }
+             });
 }
 
 void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   ORDO_PG_ADMIT(PopResult);
   int kind = 0;
   switch (req.subscription.kind) {
-    case SubscriptionStart::Kind::kAll: kind = 0; break;
-    case SubscriptionStart::Kind::kNew: kind = 1; break;
-    case SubscriptionStart::Kind::kTimestamp: kind = 2; break;
+    case SubscriptionStart::Kind::kAll:
+      kind = 0;
+      break;
+    case SubscriptionStart::Kind::kNew:
+      kind = 1;
+      break;
+    case SubscriptionStart::Kind::kTimestamp:
+      kind = 2;
+      break;
   }
   std::optional<std::string> lease_id;
   if (!req.auto_ack) lease_id = NewUuidV4();
@@ -741,44 +755,53 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id)]() mutable {
-    e->Single<PopResult>(
-        sql::kPop, std::move(args), std::move(ex), std::move(done),
-        [queue, lease_id](const Rows& r) -> Result<PopResult> {
-          if (r.size() == 0) return Status::Internal("pop returned no row");
-          PopResult out;
-          int kind = static_cast<int>(r.Int(0, 0));
-          out.window_buffer_active = r.Bool(0, 2);
-          if (!r.IsNull(0, 3)) out.partition_id = r.Str(0, 3);
-          if (!r.IsNull(0, 4)) out.partition = r.Str(0, 4);
-          switch (kind) {
-            case 0: out.kind = PopKind::kMessages; break;
-            case 1: out.kind = PopKind::kNoPartition; return out;
-            case 2: out.kind = PopKind::kPartitionNotFound; return out;
-            case 3: out.kind = PopKind::kLeaseHeld; return out;
-            default: out.kind = PopKind::kEmpty; return out;
-          }
-          out.lease_expires_at = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
-          if (lease_id) out.lease_id = *lease_id;
-          std::unordered_set<std::string_view> partitions;
-          out.messages.reserve(static_cast<size_t>(r.size()));
-          for (int i = 0; i < r.size(); ++i) {
-            Message m;
-            m.queue = queue;
-            m.partition_id = r.Str(i, 3);
-            m.partition = r.Str(i, 4);
-            m.seq = r.Int(i, 5);
-            m.id = r.Str(i, 6);
-            m.transaction_id = r.Str(i, 7);
-            m.trace_id = r.OptStr(i, 8);
-            m.payload = r.Str(i, 9);
-            m.created_at = r.Int(i, 10);
-            m.retry_count = r.Int(i, 11);
-            partitions.insert(r.Text(i, 3));
-            out.messages.push_back(std::move(m));
-          }
-          out.partitions_claimed = static_cast<int64_t>(partitions.size());
-          return out;
-        });
+    e->Single<PopResult>(sql::kPop, std::move(args), std::move(ex), std::move(done),
+                         [queue, lease_id](const Rows& r) -> Result<PopResult> {
+                           if (r.size() == 0) return Status::Internal("pop returned no row");
+                           PopResult out;
+                           int kind = static_cast<int>(r.Int(0, 0));
+                           out.window_buffer_active = r.Bool(0, 2);
+                           if (!r.IsNull(0, 3)) out.partition_id = r.Str(0, 3);
+                           if (!r.IsNull(0, 4)) out.partition = r.Str(0, 4);
+                           switch (kind) {
+                             case 0:
+                               out.kind = PopKind::kMessages;
+                               break;
+                             case 1:
+                               out.kind = PopKind::kNoPartition;
+                               return out;
+                             case 2:
+                               out.kind = PopKind::kPartitionNotFound;
+                               return out;
+                             case 3:
+                               out.kind = PopKind::kLeaseHeld;
+                               return out;
+                             default:
+                               out.kind = PopKind::kEmpty;
+                               return out;
+                           }
+                           out.lease_expires_at = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
+                           if (lease_id) out.lease_id = *lease_id;
+                           std::unordered_set<std::string_view> partitions;
+                           out.messages.reserve(static_cast<size_t>(r.size()));
+                           for (int i = 0; i < r.size(); ++i) {
+                             Message m;
+                             m.queue = queue;
+                             m.partition_id = r.Str(i, 3);
+                             m.partition = r.Str(i, 4);
+                             m.seq = r.Int(i, 5);
+                             m.id = r.Str(i, 6);
+                             m.transaction_id = r.Str(i, 7);
+                             m.trace_id = r.OptStr(i, 8);
+                             m.payload = r.Str(i, 9);
+                             m.created_at = r.Int(i, 10);
+                             m.retry_count = r.Int(i, 11);
+                             partitions.insert(r.Text(i, 3));
+                             out.messages.push_back(std::move(m));
+                           }
+                           out.partitions_claimed = static_cast<int64_t>(partitions.size());
+                           return out;
+                         });
   });
 }
 
@@ -787,23 +810,26 @@ void PgStore::ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
   ORDO_PG_ADMIT(ExtendOutcome);
   Params args = {std::move(lease_id), std::to_string(seconds), std::to_string(options_.clock())};
   Loop* e = engine_.get();
-  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
-    e->Single<ExtendOutcome>(sql::kExtendLease, std::move(args), std::move(ex), std::move(done),
-                             [](const Rows& r) -> Result<ExtendOutcome> {
-                               ExtendOutcome out;
-                               if (r.size() != 1) return Status::Internal("extend returned no row");
-                               out.success = r.Bool(0, 0);
-                               if (!r.IsNull(0, 1)) out.error = r.Str(0, 1);
-                               if (!r.IsNull(0, 2)) out.expires_at = r.Int(0, 2);
-                               return out;
-                             });
-  });
+  asio::post(
+      e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+        e->Single<ExtendOutcome>(sql::kExtendLease, std::move(args), std::move(ex), std::move(done),
+                                 [](const Rows& r) -> Result<ExtendOutcome> {
+                                   ExtendOutcome out;
+                                   if (r.size() != 1)
+                                     return Status::Internal("extend returned no row");
+                                   out.success = r.Bool(0, 0);
+                                   if (!r.IsNull(0, 1)) out.error = r.Str(0, 1);
+                                   if (!r.IsNull(0, 2)) out.expires_at = r.Int(0, 2);
+                                   return out;
+                                 });
+      });
 }
 
 void PgStore::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
   ORDO_PG_ADMIT(bool);
   Loop* e = engine_.get();
-  asio::post(e->io, [e, name = std::move(name), ex = std::move(ex), done = std::move(done)]() mutable {
+  asio::post(e->io, [e, name = std::move(name), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
     e->Single<bool>(sql::kDeleteQueue, Params{std::move(name)}, std::move(ex), std::move(done),
                     [](const Rows& r) -> Result<bool> { return r.size() == 1 && r.Bool(0, 0); });
   });
@@ -822,7 +848,8 @@ void PgStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
         [now](const Rows& r) -> Result<std::optional<Micros>> {
           if (r.size() == 0) return std::optional<Micros>();
           auto opt = [&](int col) {
-            return r.IsNull(0, col) ? std::optional<Micros>() : std::optional<Micros>(r.Int(0, col));
+            return r.IsNull(0, col) ? std::optional<Micros>()
+                                    : std::optional<Micros>(r.Int(0, col));
           };
           return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now);
         });
@@ -872,7 +899,8 @@ void PgStore::ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done
                           PartitionDetail d = ReadPartitionStats(p, i);
                           ++it->second->partitions;
                           AddCounts(it->second->messages, d.stats);
-                          if (d.name == kDefaultPartition) it->second->info.default_partition_id = d.id;
+                          if (d.name == kDefaultPartition)
+                            it->second->info.default_partition_id = d.id;
                         }
                         e->Finish(state->first, std::move(state->second), {std::move(*queues)});
                       });
@@ -887,14 +915,15 @@ void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> do
   asio::post(e->io, [e, now, name = std::move(name), ex = std::move(ex),
                      done = std::move(done)]() mutable {
     auto state = std::make_shared<std::pair<Executor, Completion<QueueDetail>>>(std::move(ex),
-                                                                              std::move(done));
+                                                                                std::move(done));
     e->Exec(sql::kSelectQueues, std::make_shared<const Params>(Params{name}),
             [e, now, state, name](Result<ResultPtr> qr) {
               if (!qr.ok()) return e->Finish(state->first, std::move(state->second), {qr.status()});
               Rows q(qr->get());
               if (q.size() == 0) {
-                return e->Finish(state->first, std::move(state->second),
-                                 {Status::NotFound(fmt::format("queue '{}' does not exist", name))});
+                return e->Finish(
+                    state->first, std::move(state->second),
+                    {Status::NotFound(fmt::format("queue '{}' does not exist", name))});
               }
               auto detail = std::make_shared<QueueDetail>();
               detail->info = ReadQueue(q, 0, 0);

@@ -6,9 +6,9 @@
 #include <optional>
 #include <unordered_map>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "broker/counts.h"
 #include "broker/timed_event.h"
@@ -30,9 +30,8 @@ constexpr Micros kForever = std::numeric_limits<Micros>::max();
 
 template <typename T>
 void PostResult(const Executor& ex, Completion<T>& done, Result<T> result) {
-  boost::asio::post(ex, [done = std::move(done), r = std::move(result)]() mutable {
-    done(std::move(r));
-  });
+  boost::asio::post(
+      ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
 }
 
 // A write operation: computes its result inside the group transaction, reports after commit.
@@ -462,9 +461,15 @@ struct SqliteStore::Core {
     sel.Reset();
     Micros from = 0;
     switch (req.subscription.kind) {
-      case SubscriptionStart::Kind::kAll: from = 0; break;
-      case SubscriptionStart::Kind::kNew: from = now + 1; break;
-      case SubscriptionStart::Kind::kTimestamp: from = req.subscription.from; break;
+      case SubscriptionStart::Kind::kAll:
+        from = 0;
+        break;
+      case SubscriptionStart::Kind::kNew:
+        from = now + 1;
+        break;
+      case SubscriptionStart::Kind::kTimestamp:
+        from = req.subscription.from;
+        break;
     }
     Statement& ins = st->insert_subscription;
     if (Status s = ins.Bind(1, q.pk).Bind(2, req.group).Bind(3, from).Bind(4, now).Run(); !s.ok()) {
@@ -525,7 +530,8 @@ struct SqliteStore::Core {
     if (req.auto_ack) {
       c.position = last;
       c.EndLease();
-      if (Status s = st->delete_completions_up_to.Bind(1, part.pk).Bind(2, group).Bind(3, last).Run();
+      if (Status s =
+              st->delete_completions_up_to.Bind(1, part.pk).Bind(2, group).Bind(3, last).Run();
           !s.ok()) {
         return s;
       }
@@ -555,8 +561,8 @@ struct SqliteStore::Core {
     auto start = GroupStart(queue, req, now);
     if (!start.ok()) return start.status();
     Micros visible_edge = now - o.delayed_processing_s * kMicrosPerSecond;
-    Micros window_edge = o.window_buffer_s > 0 ? now - o.window_buffer_s * kMicrosPerSecond
-                                               : kForever;
+    Micros window_edge =
+        o.window_buffer_s > 0 ? now - o.window_buffer_s * kMicrosPerSecond : kForever;
     std::string lease_id = req.auto_ack ? std::string() : NewUuidV4();
     Micros lease_expires = now + o.lease_time_s * kMicrosPerSecond;
 
@@ -588,8 +594,8 @@ struct SqliteStore::Core {
         return s;
       }
       if (result.messages.empty()) return result;
-      if (Status s = Claim(part, req.group, *c, result.messages.back().seq, req, lease_id,
-                           lease_expires);
+      if (Status s =
+              Claim(part, req.group, *c, result.messages.back().seq, req, lease_id, lease_expires);
           !s.ok()) {
         return s;
       }
@@ -633,8 +639,8 @@ struct SqliteStore::Core {
         return fs;
       }
       if (result.messages.size() == first) continue;
-      if (Status cs = Claim(part, req.group, *c, result.messages.back().seq, req, lease_id,
-                            lease_expires);
+      if (Status cs =
+              Claim(part, req.group, *c, result.messages.back().seq, req, lease_id, lease_expires);
           !cs.ok()) {
         return cs;
       }
@@ -659,7 +665,8 @@ struct SqliteStore::Core {
                          int64_t seq) {
     if (seq == c.position + 1) {
       c.position = seq;
-    } else if (Status s = st->insert_completion.Bind(1, partition_pk).Bind(2, group).Bind(3, seq).Run();
+    } else if (Status s =
+                   st->insert_completion.Bind(1, partition_pk).Bind(2, group).Bind(3, seq).Run();
                !s.ok()) {
       return s;
     }
@@ -675,7 +682,10 @@ struct SqliteStore::Core {
     after.Reset();
     if (!s.ok()) return s;
     if (any) {
-      s = st->delete_completions_up_to.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Run();
+      s = st->delete_completions_up_to.Bind(1, partition_pk)
+              .Bind(2, group)
+              .Bind(3, c.position)
+              .Run();
       if (!s.ok()) return s;
     }
     return st->delete_failures_up_to.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Run();
@@ -880,9 +890,9 @@ Status SqliteStore::Open() {
   auto engine = std::make_unique<Core>(options_);
   if (Status s = engine->Prepare(*conn); !s.ok()) return s;
   Core* raw = engine.get();
-  engine->writer = std::make_unique<db::sqlite::Writer>(
-      std::move(conn).value(), options_.max_pending,
-      db::sqlite::Writer::Hooks{[raw] { raw->DropCaches(); }});
+  engine->writer =
+      std::make_unique<db::sqlite::Writer>(std::move(conn).value(), options_.max_pending,
+                                           db::sqlite::Writer::Hooks{[raw] { raw->DropCaches(); }});
   if (Status s = engine->writer->Start(); !s.ok()) return s;
   engine->readers = std::make_unique<db::sqlite::ReaderPool>(path_, options_.read_connections,
                                                              options_.max_pending);
@@ -924,7 +934,8 @@ void SqliteStore::SubmitRead(Executor ex, Completion<T> done,
   bool ok = engine_->readers->Submit([ex, shared_done, op = std::move(op)](Connection& c) {
     PostResult<T>(ex, *shared_done, op(c));
   });
-  if (!ok) PostResult<T>(ex, *shared_done, Status::Unavailable("the broker is overloaded; retry later"));
+  if (!ok)
+    PostResult<T>(ex, *shared_done, Status::Unavailable("the broker is overloaded; retry later"));
 }
 
 void SqliteStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
@@ -953,16 +964,16 @@ void SqliteStore::Ack(Executor ex, std::vector<AckItem> items,
 
 void SqliteStore::ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
                               Completion<ExtendOutcome> done) {
-  SubmitWrite<ExtendOutcome>(
-      std::move(ex), std::move(done),
-      [lease_id = std::move(lease_id), seconds](Core& e, Connection&) { return e.Extend(lease_id, seconds); });
+  SubmitWrite<ExtendOutcome>(std::move(ex), std::move(done),
+                             [lease_id = std::move(lease_id), seconds](Core& e, Connection&) {
+                               return e.Extend(lease_id, seconds);
+                             });
 }
 
 void SqliteStore::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
-  SubmitWrite<bool>(std::move(ex), std::move(done),
-                    [name = std::move(name)](Core& e, Connection& c) {
-                      return e.DeleteQueue(c, name);
-                    });
+  SubmitWrite<bool>(
+      std::move(ex), std::move(done),
+      [name = std::move(name)](Core& e, Connection& c) { return e.DeleteQueue(c, name); });
 }
 
 namespace {
@@ -975,7 +986,8 @@ void ReadCounts(const Statement& st, int first_col, PartitionDetail& d) {
                                                st.Int(first_col + 6), st.Int(first_col + 7)});
 }
 
-Result<std::vector<PartitionDetail>> ReadPartitions(Connection& conn, int64_t queue_pk, Micros now) {
+Result<std::vector<PartitionDetail>> ReadPartitions(Connection& conn, int64_t queue_pk,
+                                                    Micros now) {
   auto st = conn.Prepare(sql::kPartitionStats);
   if (!st.ok()) return st.status();
   st->Bind(1, queue_pk).Bind(2, std::string_view(kDefaultGroup)).Bind(3, now);
@@ -1075,8 +1087,8 @@ void SqliteStore::Ping(Executor ex, Completion<bool> done) {
   SubmitRead<bool>(std::move(ex), std::move(done), [](Connection& conn) -> Result<bool> {
     auto st = conn.Prepare(sql::kPing);
     if (!st.ok()) return st.status();
-    if (!st->Step()) return st->status().ok() ? Status::Internal("ping returned no row")
-                                              : st->status();
+    if (!st->Step())
+      return st->status().ok() ? Status::Internal("ping returned no row") : st->status();
     return true;
   });
 }

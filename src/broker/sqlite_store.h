@@ -47,9 +47,11 @@ class SqliteStore final : public Store {
  private:
   struct Core;  // writer-side state: statements, caches, the domain operations
   template <typename T>
-  void SubmitWrite(Executor ex, Completion<T> done, std::function<Result<T>(Core&, db::sqlite::Connection&)> op);
+  void SubmitWrite(Executor ex, Completion<T> done,
+                   std::function<Result<T>(Core&, db::sqlite::Connection&)> op);
   template <typename T>
-  void SubmitRead(Executor ex, Completion<T> done, std::function<Result<T>(db::sqlite::Connection&)> op);
+  void SubmitRead(Executor ex, Completion<T> done,
+                  std::function<Result<T>(db::sqlite::Connection&)> op);
 
   std::string path_;
   StoreOptions options_;

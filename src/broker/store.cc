@@ -13,12 +13,15 @@ Result<std::unique_ptr<Store>> MakeStore(const std::string& db_url, StoreOptions
     std::string path = db_url.substr(kSqlite.size());
     // Accept sqlite:///abs/path and sqlite://./rel as well as sqlite:PATH.
     if (path.starts_with("//")) path = path.substr(2);
-    if (path.empty()) return Status::InvalidArgument("--db sqlite: needs a file path, e.g. sqlite:./ordo-data/ordo.db");
-    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(path), std::move(options)));
+    if (path.empty())
+      return Status::InvalidArgument(
+          "--db sqlite: needs a file path, e.g. sqlite:./ordo-data/ordo.db");
+    return std::unique_ptr<Store>(
+        std::make_unique<SqliteStore>(std::move(path), std::move(options)));
   }
   if (db_url.starts_with("postgres://") || db_url.starts_with("postgresql://") ||
-      db_url == "postgres" || db_url == "postgresql" || db_url.find("dbname=") != std::string::npos ||
-      db_url.find("host=") != std::string::npos) {
+      db_url == "postgres" || db_url == "postgresql" ||
+      db_url.find("dbname=") != std::string::npos || db_url.find("host=") != std::string::npos) {
     return std::unique_ptr<Store>(std::make_unique<PgStore>(db_url, std::move(options)));
   }
   return Status::InvalidArgument(fmt::format(

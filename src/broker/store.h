@@ -40,10 +40,10 @@ struct StoreOptions {
   int read_connections = 1;
 
   // PostgreSQL engine.
-  int pg_connections = 2;           // pipelined connections of the engine's event loop
-  int pg_max_connections = 10;      // cap on every connection this process opens, LISTEN included
+  int pg_connections = 2;       // pipelined connections of the engine's event loop
+  int pg_max_connections = 10;  // cap on every connection this process opens, LISTEN included
   int64_t pg_statement_timeout_ms = 30000;
-  int64_t pg_keepalive_s = 30;      // a ping on an idle connection this often; 0: never
+  int64_t pg_keepalive_s = 30;  // a ping on an idle connection this often; 0: never
   int64_t pg_connect_timeout_s = 10;
 };
 

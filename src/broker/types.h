@@ -111,12 +111,12 @@ struct Message {
 };
 
 enum class PopKind {
-  kMessages,            // messages delivered (lease taken unless auto_ack)
-  kNoPartition,         // wildcard: nothing eligible ("no_available_partition")
-  kPartitionNotFound,   // named partition (or its queue) does not exist
-  kLeaseHeld,           // named partition leased by another consumer of the group
-  kEmpty,               // named partition exists, nothing to deliver now
-  kTimedOut,            // a long poll ended (timeout or shutdown) with nothing delivered
+  kMessages,           // messages delivered (lease taken unless auto_ack)
+  kNoPartition,        // wildcard: nothing eligible ("no_available_partition")
+  kPartitionNotFound,  // named partition (or its queue) does not exist
+  kLeaseHeld,          // named partition leased by another consumer of the group
+  kEmpty,              // named partition exists, nothing to deliver now
+  kTimedOut,           // a long poll ended (timeout or shutdown) with nothing delivered
 };
 
 struct PopResult {
@@ -161,7 +161,7 @@ struct MessageCounts {
   int64_t pending = 0;     // not yet completed by the default group and not leased
   int64_t processing = 0;  // under a live lease of the default group
   int64_t completed = 0;
-  int64_t failed = 0;       // with at least one recorded failure and not completed
+  int64_t failed = 0;  // with at least one recorded failure and not completed
   int64_t dead_letter = 0;
 };
 

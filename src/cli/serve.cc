@@ -6,12 +6,12 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "api/api.h"
 #include "broker/broker.h"
@@ -42,7 +42,8 @@ std::string ServeConfig::DatabaseUrl() const {
 
 void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   cmd.add_option("--host", c.host, "Address to listen on (0.0.0.0 to expose)")
-      ->envname("ORDO_HOST")->capture_default_str();
+      ->envname("ORDO_HOST")
+      ->capture_default_str();
   cmd.add_option("--port", c.port, "TCP port")->envname("ORDO_PORT")->capture_default_str();
   cmd.add_option("--db", c.db,
                  "Database: sqlite:PATH (default sqlite:<data-dir>/ordo.db), "
@@ -51,49 +52,77 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_DB");
   cmd.add_option("--db-connections", c.db_connections,
                  "PostgreSQL: pipelined connections of the engine (plus one for LISTEN)")
-      ->envname("ORDO_DB_CONNECTIONS")->check(CLI::Range(1, 64))->capture_default_str();
+      ->envname("ORDO_DB_CONNECTIONS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd.add_option("--db-max-connections", c.db_max_connections,
                  "PostgreSQL: connections this process opens at most, LISTEN included")
-      ->envname("ORDO_DB_MAX_CONNECTIONS")->check(CLI::Range(1, 1000))->capture_default_str();
+      ->envname("ORDO_DB_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   cmd.add_option("--db-statement-timeout", c.db_statement_timeout_ms,
                  "PostgreSQL: statement_timeout in ms (a request past it gets 503)")
-      ->envname("ORDO_DB_STATEMENT_TIMEOUT")->check(CLI::Range(0, 86400000))
+      ->envname("ORDO_DB_STATEMENT_TIMEOUT")
+      ->check(CLI::Range(0, 86400000))
       ->capture_default_str();
   cmd.add_option("--db-keepalive", c.db_keepalive_s,
                  "PostgreSQL: seconds between pings on an idle connection (0: none)")
-      ->envname("ORDO_DB_KEEPALIVE")->check(CLI::Range(0, 86400))->capture_default_str();
+      ->envname("ORDO_DB_KEEPALIVE")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
   cmd.add_option("--data-dir", c.data_dir, "Directory for the embedded database")
-      ->envname("ORDO_DATA_DIR")->capture_default_str();
+      ->envname("ORDO_DATA_DIR")
+      ->capture_default_str();
   cmd.add_option("--threads", c.threads, "Event-loop threads")
-      ->envname("ORDO_THREADS")->check(CLI::Range(1, 256))->capture_default_str();
+      ->envname("ORDO_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd.add_option("--max-body", c.max_body, "Largest request body in bytes (413 above)")
-      ->envname("ORDO_MAX_BODY")->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
+      ->envname("ORDO_MAX_BODY")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
       ->capture_default_str();
   cmd.add_option("--max-connections", c.max_connections, "Open connections at most")
-      ->envname("ORDO_MAX_CONNECTIONS")->check(CLI::Range(1, 1000000))->capture_default_str();
+      ->envname("ORDO_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd.add_option("--idle-timeout", c.idle_timeout_ms, "Close idle connections after N ms")
-      ->envname("ORDO_IDLE_TIMEOUT")->check(CLI::Range(100, 86400000))->capture_default_str();
+      ->envname("ORDO_IDLE_TIMEOUT")
+      ->check(CLI::Range(100, 86400000))
+      ->capture_default_str();
   cmd.add_option("--read-timeout", c.read_timeout_ms,
                  "Close a connection whose request stalls for N ms")
-      ->envname("ORDO_READ_TIMEOUT")->check(CLI::Range(100, 86400000))->capture_default_str();
+      ->envname("ORDO_READ_TIMEOUT")
+      ->check(CLI::Range(100, 86400000))
+      ->capture_default_str();
   cmd.add_option("--shutdown-timeout", c.shutdown_timeout_s,
                  "Seconds to drain in-flight requests on SIGTERM/SIGINT")
-      ->envname("ORDO_SHUTDOWN_TIMEOUT")->check(CLI::Range(0, 3600))->capture_default_str();
+      ->envname("ORDO_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   cmd.add_option("--max-pending", c.max_pending,
                  "Database operations waiting at most (503 with Retry-After above)")
-      ->envname("ORDO_MAX_PENDING")->check(CLI::Range(1, 10000000))->capture_default_str();
+      ->envname("ORDO_MAX_PENDING")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
   cmd.add_option("--max-waiters", c.max_waiters, "Parked long polls at most (503 above)")
-      ->envname("ORDO_MAX_WAITERS")->check(CLI::Range(1, 10000000))->capture_default_str();
+      ->envname("ORDO_MAX_WAITERS")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
   cmd.add_option("--long-poll-recheck", c.long_poll_recheck_ms,
                  "if set, the longest ms a parked long poll sleeps without news (0: until its "
                  "timeout; pushes, released leases, lease expiry and back-off ends wake it)")
-      ->envname("ORDO_LONG_POLL_RECHECK")->check(CLI::Range(0, 600000))->capture_default_str();
+      ->envname("ORDO_LONG_POLL_RECHECK")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
-      ->envname("ORDO_CORS_ORIGIN")->capture_default_str();
+      ->envname("ORDO_CORS_ORIGIN")
+      ->capture_default_str();
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical, off")
-      ->envname("ORDO_LOG_LEVEL")->capture_default_str();
+      ->envname("ORDO_LOG_LEVEL")
+      ->capture_default_str();
   cmd.add_option("--log-format", c.log_format, "text or json")
-      ->envname("ORDO_LOG_FORMAT")->capture_default_str();
+      ->envname("ORDO_LOG_FORMAT")
+      ->capture_default_str();
 }
 
 int RunServe(const ServeConfig& c) {
@@ -164,8 +193,8 @@ int RunServe(const ServeConfig& c) {
   std::function<void()> drain_step = [&] {
     bool drained = api.in_flight() == 0;
     if (drained || std::chrono::steady_clock::now() >= *deadline) {
-      if (!drained) spdlog::warn("shutdown deadline reached with {} requests in flight",
-                                 api.in_flight());
+      if (!drained)
+        spdlog::warn("shutdown deadline reached with {} requests in flight", api.in_flight());
       server.CloseIdle();
       // A last moment for answers just handed over to be written.
       drain_timer.expires_after(std::chrono::milliseconds(50));

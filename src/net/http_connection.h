@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -80,8 +80,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     bool ready = false;
     bool interim_continue = false;  // "100 Continue", not a final answer
     bool keep_alive = true;
-    bool head_request = false;  // HEAD: send the headers of the answer, not its body
-    bool unsafe = false;        // a method other than GET/HEAD/OPTIONS: it changes state
+    bool head_request = false;          // HEAD: send the headers of the answer, not its body
+    bool unsafe = false;                // a method other than GET/HEAD/OPTIONS: it changes state
     std::optional<http::Request> held;  // parsed, not yet given to the handler
     http::Response response;
   };

@@ -44,8 +44,8 @@ TEST_F(BrokerPopTest, AnswerWithMessagesHasEveryField) {
   std::string created = pop.String("/messages/0/createdAt").value_or("");
   EXPECT_TRUE(LooksLikeTimestamp(created)) << created;
   auto created_s = ParseTimestamp(created);
-  double now_s = std::chrono::duration<double>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
+  double now_s =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   ASSERT_TRUE(created_s.has_value());
   EXPECT_NEAR(*created_s, now_s, 60.0) << "createdAt is not the push time: " << created;
   EXPECT_EQ(pop.String("/messages/0/partitionId"), partition_id);
@@ -146,8 +146,7 @@ TEST_F(BrokerPopTest, LongPollTimeoutShape) {
   Configure(q);
   for (const std::string& queue : {q, UniqueName("absent")}) {
     auto start = SteadyClock::now();
-    HttpResponse r =
-        http().Get("/api/v1/pop/queue/" + UrlEncode(queue) + "?wait=true&timeout=300");
+    HttpResponse r = http().Get("/api/v1/pop/queue/" + UrlEncode(queue) + "?wait=true&timeout=300");
     auto elapsed = SteadyClock::now() - start;
     ASSERT_EQ(r.status, 200) << r.Describe();
     ASSERT_TRUE(IsJsonAnswer(r));
@@ -170,14 +169,14 @@ TEST_F(BrokerPopTest, LongPollWokenByPush) {
   const std::string q = UniqueName("wake");
   auto start = SteadyClock::now();
   HttpClient a(port());
-  ASSERT_TRUE(StartGetAfterProbe(a, "/api/v1/pop/queue/" + UrlEncode(q) +
-                                        "?wait=true&timeout=10000"));
+  ASSERT_TRUE(
+      StartGetAfterProbe(a, "/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=10000"));
   auto waiter = std::async(std::launch::async, [&] { return a.ReadResponse(); });
   std::this_thread::sleep_for(300ms);
   ASSERT_NE(waiter.wait_for(0ms), std::future_status::ready) << "the long poll did not wait";
   HttpClient b(port());
-  HttpResponse push = b.Post("/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) +
-                                                 ",\"payload\":{\"woke\":true}}]}");
+  HttpResponse push = b.Post(
+      "/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"payload\":{\"woke\":true}}]}");
   ASSERT_EQ(push.status, 200) << push.Describe();
   ASSERT_EQ(waiter.wait_for(5s), std::future_status::ready) << "long poll not woken";
   HttpResponse r = waiter.get();
@@ -196,14 +195,14 @@ TEST_F(BrokerPopTest, LongPollOfADisconnectedClientTakesNothing) {
   const std::string q = UniqueName("gone");
   {
     HttpClient quitter(port());
-    ASSERT_TRUE(StartGetAfterProbe(quitter, "/api/v1/pop/queue/" + UrlEncode(q) +
-                                                "?wait=true&timeout=20000"));
+    ASSERT_TRUE(StartGetAfterProbe(
+        quitter, "/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=20000"));
     std::this_thread::sleep_for(300ms);  // parked
     quitter.Close();
   }
   std::this_thread::sleep_for(200ms);  // the broker sees the close
-  HttpResponse push = http().Post("/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) +
-                                                      ",\"payload\":{\"n\":1}}]}");
+  HttpResponse push = http().Post(
+      "/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"payload\":{\"n\":1}}]}");
   ASSERT_EQ(push.status, 200) << push.Describe();
   std::this_thread::sleep_for(300ms);  // the abandoned poll, if still alive, would pop now
   HttpResponse r = http().Get("/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=2000");
@@ -240,8 +239,8 @@ TEST_F(BrokerPopTest, LongPollOnNamedPartitionWokenByPushToThatPartition) {
 TEST_F(BrokerPopTest, LongPollOfAConsumerGroupWokenByPush) {
   const std::string q = UniqueName("wakeg");
   HttpClient a(port());
-  ASSERT_TRUE(StartGetAfterProbe(a, "/api/v1/pop/queue/" + UrlEncode(q) +
-                                        "?wait=true&timeout=10000&consumerGroup=g1"));
+  ASSERT_TRUE(StartGetAfterProbe(
+      a, "/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=10000&consumerGroup=g1"));
   auto waiter = std::async(std::launch::async, [&] { return a.ReadResponse(); });
   std::this_thread::sleep_for(300ms);
   PushOne(q, "{\"for\":\"g1\"}");

@@ -56,10 +56,12 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
                                            Trimmed(conn ? PQerrorMessage(conn.get()) : nullptr)));
   }
   // The IF NOT EXISTS notices are expected; keep them out of the log stream.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   auto fail = [&](std::string_view what, const Status& s) {
     PQclear(PQexec(conn.get(), sql::kRollback));
-    return Status::Unavailable(fmt::format("database migration failed ({}): {}", what, s.message()));
+    return Status::Unavailable(
+        fmt::format("database migration failed ({}): {}", what, s.message()));
   };
   if (auto r = Exec(conn.get(), sql::kBegin); !r.ok()) return fail("begin", r.status());
   if (auto r = Exec(conn.get(), sql::kMigrationLock); !r.ok()) return fail("lock", r.status());
@@ -75,8 +77,8 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   for (const Migration& m : PostgresMigrations()) {
     if (done.count(m.version)) continue;
     if (auto r = Exec(conn.get(), std::string(m.sql)); !r.ok()) return fail(m.name, r.status());
-    auto rec = Exec(conn.get(), sql::kRecordVersion,
-                    {std::to_string(m.version), std::string(m.name)});
+    auto rec =
+        Exec(conn.get(), sql::kRecordVersion, {std::to_string(m.version), std::string(m.name)});
     if (!rec.ok()) return fail(m.name, rec.status());
     ++count;
   }

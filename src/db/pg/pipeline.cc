@@ -1,8 +1,8 @@
 #include "db/pg/pipeline.h"
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 namespace ordo::db::pg {
 
@@ -123,8 +123,8 @@ bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (PQsendQueryPrepared(conn_, statement, static_cast<int>(values.size()), values.data(),
-                          nullptr, nullptr, 0) != 1 ||
+  if (PQsendQueryPrepared(conn_, statement, static_cast<int>(values.size()), values.data(), nullptr,
+                          nullptr, 0) != 1 ||
       PQpipelineSync(conn_) != 1) {
     // The connection is unusable; the caller keeps `done` and may go elsewhere.
     Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
@@ -160,17 +160,17 @@ void Pipeline::WaitWrite() {
 void Pipeline::WaitRead() {
   if (reading_ || !socket_) return;
   reading_ = true;
-  socket_->async_wait(boost::asio::posix::descriptor_base::wait_read,
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        self->reading_ = false;
-                        if (self->state_ == State::kClosed) return;
-                        if (ec) {
-                          self->Fail(Status::Unavailable(
-                              fmt::format("PostgreSQL socket: {}", ec.message())));
-                          return;
-                        }
-                        self->OnReadable();
-                      });
+  socket_->async_wait(
+      boost::asio::posix::descriptor_base::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->reading_ = false;
+        if (self->state_ == State::kClosed) return;
+        if (ec) {
+          self->Fail(Status::Unavailable(fmt::format("PostgreSQL socket: {}", ec.message())));
+          return;
+        }
+        self->OnReadable();
+      });
 }
 
 void Pipeline::OnReadable() {
@@ -223,9 +223,10 @@ void Pipeline::DrainResults() {
         front.sqlstate = state ? state : "";
         std::string msg = PQresultErrorMessage(raw);
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-        front.error = front.sqlstate == "57014"
-                          ? Status::Unavailable("the database statement timed out: " + msg)
-                          : Status::Internal(fmt::format("database error {}: {}", front.sqlstate, msg));
+        front.error =
+            front.sqlstate == "57014"
+                ? Status::Unavailable("the database statement timed out: " + msg)
+                : Status::Internal(fmt::format("database error {}: {}", front.sqlstate, msg));
         break;
       }
     }

@@ -24,9 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include <libpq-fe.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <libpq-fe.h>
 
 #include "common/status.h"
 #include "db/pg/result.h"

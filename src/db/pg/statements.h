@@ -54,8 +54,7 @@ inline constexpr PreparedStatement kAck{
 inline constexpr PreparedStatement kExtendLease{
     "extend_lease", "SELECT success, error, expires_at FROM ordo.extend_lease($1, $2, $3)"};
 
-inline constexpr PreparedStatement kDeleteQueue{"delete_queue",
-                                                "SELECT ordo.delete_queue($1)"};
+inline constexpr PreparedStatement kDeleteQueue{"delete_queue", "SELECT ordo.delete_queue($1)"};
 
 // $1 queue name (NULL: all queues).
 inline constexpr PreparedStatement kSelectQueues{
@@ -92,9 +91,8 @@ inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 inline constexpr PreparedStatement kNotify{
     "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
 
-inline constexpr PreparedStatement kAll[] = {kConfigure,     kPush,           kPop,
-                                             kAck,           kExtendLease,    kDeleteQueue,
-                                             kSelectQueues,  kPartitionStats, kPing,
-                                             kNotify,        kNextTimedEvent};
+inline constexpr PreparedStatement kAll[] = {
+    kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
+    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent};
 
 }  // namespace ordo::db::pg::sql

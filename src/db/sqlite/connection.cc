@@ -9,8 +9,8 @@ namespace ordo::db::sqlite {
 
 Result<Connection> Connection::Open(const std::string& path, bool read_only) {
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
-                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Connection conn(raw);  // owns raw even on failure
   if (rc != SQLITE_OK) {
@@ -48,8 +48,8 @@ Connection::~Connection() {
 Status Connection::Error(std::string_view what) const {
   int code = sqlite3_errcode(db_);
   std::string msg = fmt::format("{}: {}", what, sqlite3_errmsg(db_));
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR ||
-      code == SQLITE_FULL || code == SQLITE_CANTOPEN) {
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR || code == SQLITE_FULL ||
+      code == SQLITE_CANTOPEN) {
     return Status::Unavailable(std::move(msg));
   }
   return Status::Internal(std::move(msg));
@@ -99,7 +99,8 @@ Status Connection::Migrate() {
     }
     auto rec = Prepare("INSERT INTO ordo_schema_version(version, name, applied_at) VALUES(?,?,?)");
     if (!rec.ok()) return fail(rec.status());
-    if (Status s = rec->Bind(1, int64_t{m.version}).Bind(2, m.name).Bind(3, SystemNowMicros()).Run();
+    if (Status s =
+            rec->Bind(1, int64_t{m.version}).Bind(2, m.name).Bind(3, SystemNowMicros()).Run();
         !s.ok()) {
       return fail(s);
     }

@@ -331,6 +331,13 @@ struct PgStore::Loop {
     }
     std::vector<PushCall> calls = std::move(push_queue);
     push_queue.clear();
+    SplitIntoStatements(calls, [this](auto group) { SendPushGroup(std::move(group)); });
+  }
+
+  // Hands `send` the calls in order, in groups of at most kMaxItemsPerStatement items (a call is
+  // never split; a bigger call goes alone).
+  template <typename Call, typename Send>
+  static void SplitIntoStatements(std::vector<Call>& calls, const Send& send) {
     size_t begin = 0;
     while (begin < calls.size()) {
       size_t end = begin, items = 0;
@@ -339,10 +346,9 @@ struct PgStore::Loop {
         items += calls[end].items.size();
         ++end;
       }
-      auto group = std::make_shared<std::vector<PushCall>>(
+      send(std::make_shared<std::vector<Call>>(
           std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(begin)),
-          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(end)));
-      SendPushGroup(std::move(group));
+          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(end))));
       begin = end;
     }
   }
@@ -448,20 +454,7 @@ struct PgStore::Loop {
     ack_flush_posted = false;
     std::vector<AckCall> calls = std::move(ack_queue);
     ack_queue.clear();
-    size_t begin = 0;
-    while (begin < calls.size()) {
-      size_t end = begin, items = 0;
-      while (end < calls.size() &&
-             (end == begin || items + calls[end].items.size() <= kMaxItemsPerStatement)) {
-        items += calls[end].items.size();
-        ++end;
-      }
-      auto group = std::make_shared<std::vector<AckCall>>(
-          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(begin)),
-          std::make_move_iterator(calls.begin() + static_cast<ptrdiff_t>(end)));
-      SendAckGroup(std::move(group));
-      begin = end;
-    }
+    SplitIntoStatements(calls, [this](auto group) { SendAckGroup(std::move(group)); });
   }
 
   void SendAckGroup(std::shared_ptr<std::vector<AckCall>> group) {

@@ -61,16 +61,8 @@ struct Options {
   double progress_s = 5;
 };
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
-
-std::string Trimmed(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+using ordo::db::pg::ConnPtr;
+inline std::string Trimmed(const char* msg) { return ordo::db::pg::TrimmedMessage(msg); }
 
 // The URL with its password (if any) masked, for printing.
 std::string MaskPassword(const std::string& url) {

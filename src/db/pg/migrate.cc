@@ -14,16 +14,7 @@ namespace ordo::db::pg {
 
 namespace {
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
-
-std::string Trimmed(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+inline std::string Trimmed(const char* msg) { return TrimmedMessage(msg); }
 
 // Runs `sql` (may hold several statements when it has no parameters).
 Result<ResultPtr> Exec(PGconn* conn, const std::string& sql,

@@ -9,9 +9,7 @@ namespace ordo::db::pg {
 namespace {
 
 std::string ConnError(PGconn* conn) {
-  std::string msg = conn ? PQerrorMessage(conn) : "out of memory";
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return msg;
+  return conn ? TrimmedMessage(PQerrorMessage(conn)) : "out of memory";
 }
 
 }  // namespace
@@ -221,8 +219,7 @@ void Pipeline::DrainResults() {
         if (!front.error.ok()) break;
         const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
         front.sqlstate = state ? state : "";
-        std::string msg = PQresultErrorMessage(raw);
-        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+        std::string msg = TrimmedMessage(PQresultErrorMessage(raw));
         front.error =
             front.sqlstate == "57014"
                 ? Status::Unavailable("the database statement timed out: " + msg)

@@ -18,6 +18,20 @@ struct ResultDeleter {
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
+// A blocking connection (start-up work and tools only; the broker's own connections are
+// Pipelines).
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+
+// libpq's messages end with a newline; log lines and errors want them without.
+inline std::string TrimmedMessage(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 // Read-only view of a tuples result. Columns are addressed by position (statements.h fixes them).
 class Rows {
  public:

@@ -1,6 +1,7 @@
 #include "broker/broker.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <boost/asio/post.hpp>
@@ -43,7 +44,7 @@ uint64_t Broker::Version(const std::string& queue) {
   return it == by_queue_.end() ? 0 : it->second.version;
 }
 
-void Broker::Notify(const std::string& queue) {
+void Broker::Notify(const std::string& queue, size_t per_group) {
   if (queue.empty()) {  // "anything may have changed": every queue
     std::vector<std::string> queues;
     {
@@ -60,7 +61,23 @@ void Broker::Notify(const std::string& queue) {
     // this push sees the change when it parks.
     QueueWaiters& qw = by_queue_[queue];
     ++qw.version;
-    woken.swap(qw.waiters);
+    if (per_group == SIZE_MAX) {
+      woken.swap(qw.waiters);
+    } else {
+      // Oldest waiters first within each group; the rest stay parked.
+      std::unordered_map<std::string_view, size_t> taken;
+      std::vector<std::shared_ptr<Waiter>> rest;
+      for (auto& w : qw.waiters) {
+        size_t& n = taken[w->req.group];
+        if (n < per_group) {
+          ++n;
+          woken.push_back(std::move(w));
+        } else {
+          rest.push_back(std::move(w));
+        }
+      }
+      qw.waiters.swap(rest);
+    }
     parked_ -= woken.size();
   }
   // Cancelling the timer runs its handler, which makes the next attempt.
@@ -74,10 +91,10 @@ void Broker::Push(Executor ex, std::vector<PushItem> items,
   store_.Push(ex, std::move(items),
               [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
                 if (r.ok()) {
-                  std::unordered_set<std::string_view> queues;
+                  std::unordered_map<std::string_view, size_t> queued;
                   for (const PushOutcome& o : *r)
-                    if (o.status == PushStatus::kQueued) queues.insert(o.queue);
-                  for (std::string_view q : queues) Notify(std::string(q));
+                    if (o.status == PushStatus::kQueued) ++queued[o.queue];
+                  for (const auto& [q, n] : queued) Notify(std::string(q), n);
                 }
                 done(std::move(r));
               });

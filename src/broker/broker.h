@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,7 +60,10 @@ class Broker {
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
   void Unregister(const std::shared_ptr<Waiter>& w);
-  void Notify(const std::string& queue);
+  // Wakes the queue's parked polls: all of them, or at most `per_group` of each consumer group
+  // (a push of N messages wakes at most N waiters per group; waking every consumer for one
+  // message costs a pop and a park per consumer for nothing).
+  void Notify(const std::string& queue, size_t per_group = SIZE_MAX);
   uint64_t Version(const std::string& queue);
 
   struct QueueWaiters {

@@ -180,7 +180,11 @@ struct PgStore::Loop {
     auto p = std::make_shared<Pipeline>(io.get_executor(), ConnectOptionsFor(slot.listen));
     slot.pipeline = p;
     if (slot.listen) {
-      p->OnNotify([this](std::string_view, std::string_view payload) {
+      p->OnNotify([this](std::string_view, std::string_view payload, int sender_pid) {
+        // Our own pushes already woke this process's polls (Broker::Push, counted).
+        for (const Slot& s : slots) {
+          if (!s.listen && s.pipeline && s.pipeline->backend_pid() == sender_pid) return;
+        }
         std::function<void(const std::string&)> cb;
         {
           std::lock_guard lock(change_mu);

@@ -177,7 +177,7 @@ void Pipeline::OnReadable() {
     return;
   }
   while (PGnotify* n = PQnotifies(conn_)) {
-    if (on_notify_) on_notify_(n->relname, n->extra);
+    if (on_notify_) on_notify_(n->relname, n->extra, n->be_pid);
     PQfreemem(n);
   }
   DrainResults();

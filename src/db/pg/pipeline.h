@@ -67,10 +67,12 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   bool Send(const char* statement, const std::vector<std::optional<std::string>>& params,
             SendDone done);
 
-  // For a LISTEN connection: called with each notification's payload.
-  void OnNotify(std::function<void(std::string_view channel, std::string_view payload)> cb) {
-    on_notify_ = std::move(cb);
-  }
+  // For a LISTEN connection: called with each notification (and the sender's backend pid).
+  using NotifyCallback =
+      std::function<void(std::string_view channel, std::string_view payload, int sender_pid)>;
+  void OnNotify(NotifyCallback cb) { on_notify_ = std::move(cb); }
+  // The server process of this connection (0 before it is connected).
+  int backend_pid() const { return conn_ && state_ == State::kReady ? PQbackendPID(conn_) : 0; }
 
   bool ready() const { return state_ == State::kReady; }
   size_t in_flight() const { return in_flight_.size(); }
@@ -110,7 +112,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   std::deque<InFlight> in_flight_;
   std::function<void(Status)> on_ready_;
   std::function<void(Status)> on_lost_;
-  std::function<void(std::string_view, std::string_view)> on_notify_;
+  NotifyCallback on_notify_;
 };
 
 }  // namespace ordo::db::pg

@@ -79,18 +79,10 @@ std::vector<std::pair<std::string, std::string>> ConnectParams(const Options& o)
 }
 
 ConnPtr Connect(const Options& o, std::string* error) {
-  const auto params = ConnectParams(o);
-  std::vector<const char*> keys, values;
-  for (const auto& [k, v] : params) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  ConnPtr conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
-  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    *error =
-        fmt::format("cannot connect: {}", Trimmed(conn ? PQerrorMessage(conn.get()) : nullptr));
+  std::string why;
+  ConnPtr conn = ordo::db::pg::ConnectBlocking(ConnectParams(o), &why);
+  if (!conn) {
+    *error = fmt::format("cannot connect: {}", why);
     return nullptr;
   }
   return conn;

@@ -44,11 +44,6 @@ constexpr size_t kMaxItemsPerStatement = 10000;
 constexpr int kMaxRetries = 3;
 bool Retryable(const std::string& sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
 
-template <typename T>
-void Deliver(const Executor& ex, Completion<T> done, Result<T> result) {
-  asio::post(ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
-}
-
 std::optional<std::string> OptInt(const std::optional<int64_t>& v) {
   if (!v) return std::nullopt;
   return std::to_string(*v);
@@ -513,7 +508,7 @@ struct PgStore::Loop {
   template <typename T>
   void Finish(const Executor& ex, Completion<T> done, Result<T> result) {
     pending.fetch_sub(1);
-    Deliver<T>(ex, std::move(done), std::move(result));
+    PostCompletion<T>(ex, std::move(done), std::move(result));
   }
 
   // Runs one statement for one operation and completes it with decode(rows).
@@ -642,12 +637,13 @@ template <typename T>
 bool Admit(std::atomic<size_t>& pending, size_t max_pending, bool closed, const Executor& ex,
            Completion<T>& done) {
   if (closed) {
-    Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
+    PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
     return false;
   }
   if (pending.fetch_add(1) >= max_pending) {
     pending.fetch_sub(1);
-    Deliver<T>(ex, std::move(done), Status::Unavailable("the broker is overloaded; retry later"));
+    PostCompletion<T>(ex, std::move(done),
+                      Status::Unavailable("the broker is overloaded; retry later"));
     return false;
   }
   return true;
@@ -655,9 +651,9 @@ bool Admit(std::atomic<size_t>& pending, size_t max_pending, bool closed, const 
 
 }  // namespace
 
-#define ORDO_PG_ADMIT(T)                                                                \
-  if (!engine_)                                                                         \
-    return Deliver<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
+#define ORDO_PG_ADMIT(T)                                                                       \
+  if (!engine_)                                                                                \
+    return PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
   if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return
 
 void PgStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {

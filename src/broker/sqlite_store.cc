@@ -28,12 +28,6 @@ namespace {
 constexpr Micros kMicrosPerSecond = 1'000'000;
 constexpr Micros kForever = std::numeric_limits<Micros>::max();
 
-template <typename T>
-void PostResult(const Executor& ex, Completion<T>& done, Result<T> result) {
-  boost::asio::post(
-      ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
-}
-
 // A write operation: computes its result inside the group transaction, reports after commit.
 template <typename T>
 class OpJob final : public db::sqlite::WriteJob {
@@ -48,9 +42,10 @@ class OpJob final : public db::sqlite::WriteJob {
 
   void Finish(Status status) override {
     if (!status.ok() || !result_) {
-      PostResult<T>(ex_, done_, status.ok() ? Status::Internal("operation did not run") : status);
+      PostCompletion<T>(ex_, std::move(done_),
+                        status.ok() ? Status::Internal("operation did not run") : status);
     } else {
-      PostResult<T>(ex_, done_, std::move(*result_));
+      PostCompletion<T>(ex_, std::move(done_), std::move(*result_));
     }
   }
 
@@ -913,7 +908,7 @@ template <typename T>
 void SqliteStore::SubmitWrite(Executor ex, Completion<T> done,
                               std::function<Result<T>(Core&, Connection&)> op) {
   if (!engine_) {
-    PostResult<T>(ex, done, Status::Unavailable("the store is closed"));
+    PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
     return;
   }
   Core* engine = engine_.get();
@@ -927,15 +922,16 @@ template <typename T>
 void SqliteStore::SubmitRead(Executor ex, Completion<T> done,
                              std::function<Result<T>(Connection&)> op) {
   if (!engine_) {
-    PostResult<T>(ex, done, Status::Unavailable("the store is closed"));
+    PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
     return;
   }
   auto shared_done = std::make_shared<Completion<T>>(std::move(done));
   bool ok = engine_->readers->Submit([ex, shared_done, op = std::move(op)](Connection& c) {
-    PostResult<T>(ex, *shared_done, op(c));
+    PostCompletion<T>(ex, std::move(*shared_done), op(c));
   });
   if (!ok)
-    PostResult<T>(ex, *shared_done, Status::Unavailable("the broker is overloaded; retry later"));
+    PostCompletion<T>(ex, std::move(*shared_done),
+                      Status::Unavailable("the broker is overloaded; retry later"));
 }
 
 void SqliteStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 
 #include "broker/types.h"
 #include "common/clock.h"
@@ -30,6 +31,13 @@ namespace ordo::broker {
 using Executor = boost::asio::any_io_executor;
 template <typename T>
 using Completion = std::function<void(Result<T>)>;
+
+// Runs `done(result)` on `ex`, never inline: how every engine completes an operation.
+template <typename T>
+void PostCompletion(const Executor& ex, Completion<T> done, Result<T> result) {
+  boost::asio::post(
+      ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
+}
 
 struct StoreOptions {
   Clock clock = SystemClock();

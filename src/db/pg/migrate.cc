@@ -34,18 +34,9 @@ Result<ResultPtr> Exec(PGconn* conn, const std::string& sql,
 }  // namespace
 
 Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied) {
-  std::vector<const char*> keys, values;
-  for (const auto& [k, v] : params) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  ConnPtr conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
-  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}",
-                                           Trimmed(conn ? PQerrorMessage(conn.get()) : nullptr)));
-  }
+  std::string error;
+  ConnPtr conn = ConnectBlocking(params, &error);
+  if (!conn) return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", error));
   // The IF NOT EXISTS notices are expected; keep them out of the log stream.
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);

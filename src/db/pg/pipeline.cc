@@ -25,14 +25,8 @@ Pipeline::~Pipeline() {
 void Pipeline::Start(std::function<void(Status)> on_ready, std::function<void(Status)> on_lost) {
   on_ready_ = std::move(on_ready);
   on_lost_ = std::move(on_lost);
-  std::vector<const char*> keys, values;
-  for (const auto& [k, v] : options_.params) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  conn_ = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  KeywordArrays kw(options_.params);
+  conn_ = PQconnectStartParams(kw.keys.data(), kw.values.data(), /*expand_dbname=*/1);
   if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {
     Fail(Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", ConnError(conn_))));
     return;

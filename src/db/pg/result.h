@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <libpq-fe.h>
 
@@ -25,11 +27,36 @@ struct ConnDeleter {
 };
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 
+// libpq keyword/value pairs as the NULL-terminated arrays PQconnect*Params take; the pairs must
+// outlive the arrays.
+struct KeywordArrays {
+  explicit KeywordArrays(const std::vector<std::pair<std::string, std::string>>& params) {
+    for (const auto& [k, v] : params) {
+      keys.push_back(k.c_str());
+      values.push_back(v.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+  }
+  std::vector<const char*> keys, values;
+};
+
 // libpq's messages end with a newline; log lines and errors want them without.
 inline std::string TrimmedMessage(const char* msg) {
   std::string s = msg ? msg : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// A blocking connection with expand_dbname (a URL in "dbname" is expanded); on failure the
+// connection's error message, trimmed.
+inline ConnPtr ConnectBlocking(const std::vector<std::pair<std::string, std::string>>& params,
+                               std::string* error) {
+  KeywordArrays kw(params);
+  ConnPtr conn(PQconnectdbParams(kw.keys.data(), kw.values.data(), /*expand_dbname=*/1));
+  if (conn && PQstatus(conn.get()) == CONNECTION_OK) return conn;
+  *error = TrimmedMessage(conn ? PQerrorMessage(conn.get()) : "out of memory");
+  return nullptr;
 }
 
 // Read-only view of a tuples result. Columns are addressed by position (statements.h fixes them).

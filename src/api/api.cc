@@ -22,6 +22,20 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kGet, "/api/v1/resources/queues", &HandleListQueues);
   Add(Method::kGet, "/api/v1/resources/queues/:queue", &HandleGetQueue);
   Add(Method::kDelete, "/api/v1/resources/queues/:queue", &HandleDeleteQueue);
+  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ==== end transactions ====
+
+  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ==== end consumer groups ====
+
+  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // ==== end lifecycle ====
+
+  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ==== end dlq and browsing ====
+
+  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ==== end status ====
   Add(Method::kGet, "/health", &HandleHealth);
   Add(Method::kGet, "/health/live", &HandleLive);
   Add(Method::kGet, "/health/ready", &HandleReady);

@@ -54,6 +54,20 @@ class PgStore final : public Store {
   static std::vector<std::pair<std::string, std::string>> ConnectParams(
       const std::string& url, const StoreOptions& options);
 
+  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ==== end transactions ====
+
+  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ==== end consumer groups ====
+
+  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // ==== end lifecycle ====
+
+  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ==== end dlq and browsing ====
+
+  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ==== end status ====
  private:
   struct Loop;  // the engine loop's state; touched on its thread only
   std::string url_;

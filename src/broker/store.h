@@ -106,6 +106,21 @@ class Store {
   virtual void SetChangeHandler(std::function<void(const std::string& queue)> handler) {
     (void)handler;
   }
+
+  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ==== end transactions ====
+
+  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ==== end consumer groups ====
+
+  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // ==== end lifecycle ====
+
+  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ==== end dlq and browsing ====
+
+  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ==== end status ====
 };
 
 // "sqlite:PATH" (the default is sqlite:./ordo-data/ordo.db; creates the directory of PATH), or

@@ -91,8 +91,37 @@ inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 inline constexpr PreparedStatement kNotify{
     "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
 
+// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ==== end transactions ====
+
+// ==== consumer groups: #4.4 consumer groups, seek ====
+// ==== end consumer groups ====
+
+// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// ==== end lifecycle ====
+
+// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ==== end dlq and browsing ====
+
+// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ==== end status ====
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
-    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent};
+    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
+    // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+    // ==== end transactions ====
+
+    // ==== consumer groups: #4.4 consumer groups, seek ====
+    // ==== end consumer groups ====
+
+    // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+    // ==== end lifecycle ====
+
+    // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+    // ==== end dlq and browsing ====
+
+    // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+    // ==== end status ====
+};
 
 }  // namespace ordo::db::pg::sql

@@ -190,4 +190,18 @@ inline constexpr const char* kNextTimedEvent =
 
 inline constexpr const char* kPing = "SELECT 1";
 
+// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ==== end transactions ====
+
+// ==== consumer groups: #4.4 consumer groups, seek ====
+// ==== end consumer groups ====
+
+// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// ==== end lifecycle ====
+
+// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ==== end dlq and browsing ====
+
+// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ==== end status ====
 }  // namespace ordo::db::sqlite::sql

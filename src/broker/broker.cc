@@ -234,4 +234,26 @@ void Broker::Shutdown() {
   for (const std::string& q : queues) Notify(q);
 }
 
+void Broker::PreparePush(Executor ex, std::vector<PushItem> items,
+                         Completion<std::vector<PushItem>> done) {
+  PostCompletion<std::vector<PushItem>>(ex, std::move(done), {std::move(items)});
+}
+
+Result<std::string> Broker::OpenPayload(std::string stored) const { return {std::move(stored)}; }
+
+// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ==== end transactions ====
+
+// ==== consumer groups: #4.4 consumer groups, seek ====
+// ==== end consumer groups ====
+
+// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// ==== end lifecycle ====
+
+// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ==== end dlq and browsing ====
+
+// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ==== end status ====
+
 }  // namespace ordo::broker

@@ -49,6 +49,31 @@ class Broker {
            Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone = nullptr);
   void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
 
+  // Payload sealing for queues with encryptionEnabled (AES-256-GCM, issue #4.9).
+  // PreparePush: the items as the store must keep them (payloads of encrypted queues sealed);
+  // fails the whole call when such a queue has no key configured. Every route that stores pushed
+  // items (push, transaction) passes them through it.
+  void PreparePush(Executor ex, std::vector<PushItem> items,
+                   Completion<std::vector<PushItem>> done);
+  // OpenPayload: a stored payload as clients see it (sealed ones opened). Every route that returns
+  // stored payloads (pop, browsing, dead-letter queue) passes them through it.
+  Result<std::string> OpenPayload(std::string stored) const;
+
+  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ==== end transactions ====
+
+  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ==== end consumer groups ====
+
+  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // ==== end lifecycle ====
+
+  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ==== end dlq and browsing ====
+
+  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ==== end status ====
+
   // Answers every parked long poll with an empty result; later long polls answer at once.
   void Shutdown();
   bool shutting_down() const { return shutting_down_.load(); }

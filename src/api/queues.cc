@@ -132,7 +132,7 @@ void HandleConfigure(const CallPtr& call) {
       return call->Fail(Status::InvalidArgument("'namespace' and 'task' are at most 255 bytes"));
     }
   }
-  call->broker.store().Configure(call->ex, std::move(req), [call](Result<QueueInfo> r) {
+  call->broker.Configure(call->ex, std::move(req), [call](Result<QueueInfo> r) {
     if (!r.ok()) return call->Fail(r.status());
     json::Writer w;
     w.BeginObject();
@@ -206,7 +206,7 @@ void HandleGetQueue(const CallPtr& call) {
 void HandleDeleteQueue(const CallPtr& call) {
   std::string name(call->Param("queue"));
   if (Status s = ValidateQueueName(name); !s.ok()) return call->Fail(s);
-  call->broker.store().DeleteQueue(call->ex, name, [call, name](Result<bool> r) {
+  call->broker.DeleteQueue(call->ex, name, [call, name](Result<bool> r) {
     if (!r.ok()) return call->Fail(r.status());
     json::Writer w;
     w.BeginObject();

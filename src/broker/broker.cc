@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fmt/format.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -25,7 +26,8 @@ struct Broker::Waiter {
   bool finished = false;            // on ex only
 };
 
-Broker::Broker(Store& store, BrokerOptions options) : store_(store), options_(options) {
+Broker::Broker(Store& store, BrokerOptions options)
+    : store_(store), options_(options), sealer_(store, options_.cipher) {
   // Pushes and released leases seen through other processes (PostgreSQL NOTIFY) wake parked
   // long polls here as in-process ones do.
   store_.SetChangeHandler([this](const std::string& queue) { Notify(queue); });
@@ -88,6 +90,45 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
 
 void Broker::Push(Executor ex, std::vector<PushItem> items,
                   Completion<std::vector<PushOutcome>> done) {
+  sealer_.Seal(ex, std::move(items),
+               [this, ex, done = std::move(done)](Result<Sealer::Sealed> sealed) mutable {
+                 if (!sealed.ok()) return done(sealed.status());
+                 if (!sealed->any_error)
+                   return StorePush(ex, std::move(sealed->items), std::move(done));
+                 // Items refused on their own (encryption without a key) answer "failed"; the rest
+                 // go on.
+                 std::vector<PushItem> accepted;
+                 std::vector<size_t> where;
+                 for (size_t i = 0; i < sealed->items.size(); ++i) {
+                   if (sealed->errors[i]) continue;
+                   where.push_back(i);
+                   accepted.push_back(std::move(sealed->items[i]));
+                 }
+                 auto outcomes = std::make_shared<std::vector<PushOutcome>>(sealed->items.size());
+                 for (size_t i = 0; i < sealed->items.size(); ++i) {
+                   if (!sealed->errors[i]) continue;
+                   PushOutcome& o = (*outcomes)[i];
+                   o.status = PushStatus::kFailed;
+                   o.error = std::move(*sealed->errors[i]);
+                   o.queue = sealed->items[i].queue;
+                   o.transaction_id = sealed->items[i].transaction_id;
+                   o.trace_id = sealed->items[i].trace_id;
+                 }
+                 if (accepted.empty()) return done(std::move(*outcomes));
+                 StorePush(ex, std::move(accepted),
+                           [outcomes, where = std::move(where),
+                            done = std::move(done)](Result<std::vector<PushOutcome>> r) mutable {
+                             if (!r.ok()) return done(r.status());
+                             for (size_t k = 0; k < where.size() && k < r->size(); ++k) {
+                               (*outcomes)[where[k]] = std::move((*r)[k]);
+                             }
+                             done(std::move(*outcomes));
+                           });
+               });
+}
+
+void Broker::StorePush(Executor ex, std::vector<PushItem> items,
+                       Completion<std::vector<PushOutcome>> done) {
   store_.Push(ex, std::move(items),
               [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
                 if (r.ok()) {
@@ -98,6 +139,22 @@ void Broker::Push(Executor ex, std::vector<PushItem> items,
                 }
                 done(std::move(r));
               });
+}
+
+void Broker::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
+  store_.Configure(std::move(ex), std::move(req),
+                   [this, done = std::move(done)](Result<QueueInfo> r) {
+                     if (r.ok()) sealer_.Remember(*r);
+                     done(std::move(r));
+                   });
+}
+
+void Broker::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
+  sealer_.Forget(name);
+  store_.DeleteQueue(std::move(ex), name, [this, name, done = std::move(done)](Result<bool> r) {
+    sealer_.Forget(name);
+    done(std::move(r));
+  });
 }
 
 void Broker::Ack(Executor ex, std::vector<AckItem> items,
@@ -117,6 +174,13 @@ void Broker::Ack(Executor ex, std::vector<AckItem> items,
 
 void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
                  Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone) {
+  // Sealed payloads (encrypted queues) are opened on the way out.
+  done = [this, done = std::move(done)](Result<PopResult> r) {
+    if (r.ok()) {
+      if (Status s = sealer_.OpenMessages(r->messages); !s.ok()) return done(s);
+    }
+    done(std::move(r));
+  };
   if (!wait) {
     store_.Pop(std::move(ex), std::move(req), std::move(done));
     return;
@@ -236,10 +300,20 @@ void Broker::Shutdown() {
 
 void Broker::PreparePush(Executor ex, std::vector<PushItem> items,
                          Completion<std::vector<PushItem>> done) {
-  PostCompletion<std::vector<PushItem>>(ex, std::move(done), {std::move(items)});
+  sealer_.Seal(ex, std::move(items), [done = std::move(done)](Result<Sealer::Sealed> sealed) {
+    if (!sealed.ok()) return done(sealed.status());
+    for (size_t i = 0; i < sealed->errors.size(); ++i) {
+      if (sealed->errors[i]) {
+        return done(Status::InvalidArgument(fmt::format("items[{}]: {}", i, *sealed->errors[i])));
+      }
+    }
+    done(std::move(sealed->items));
+  });
 }
 
-Result<std::string> Broker::OpenPayload(std::string stored) const { return {std::move(stored)}; }
+Result<std::string> Broker::OpenPayload(std::string stored) const {
+  return sealer_.Open(std::move(stored));
+}
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
 // ==== end transactions ====

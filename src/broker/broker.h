@@ -16,7 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/sealer.h"
 #include "broker/store.h"
+#include "crypto/payload_cipher.h"
 
 namespace ordo::broker {
 
@@ -29,6 +31,9 @@ struct BrokerOptions {
   std::chrono::milliseconds recheck_interval{0};
   Clock clock = SystemClock();
   size_t max_waiters = 10000;  // parked long polls; past it a long poll is answered 503
+  // Key for queues with encryptionEnabled (ORDO_ENCRYPTION_KEY); without one, pushes to such
+  // queues are refused item by item and sealed payloads cannot be delivered.
+  std::optional<crypto::PayloadCipher> cipher;
 };
 
 class Broker {
@@ -48,6 +53,9 @@ class Broker {
   void Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
            Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone = nullptr);
   void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
+  // Store::Configure / DeleteQueue, keeping the broker's per-queue knowledge (encryption) current.
+  void Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done);
+  void DeleteQueue(Executor ex, std::string name, Completion<bool> done);
 
   // Payload sealing for queues with encryptionEnabled (AES-256-GCM, issue #4.9).
   // PreparePush: the items as the store must keep them (payloads of encrypted queues sealed);
@@ -81,6 +89,8 @@ class Broker {
 
  private:
   struct Waiter;
+  void StorePush(Executor ex, std::vector<PushItem> items,
+                 Completion<std::vector<PushOutcome>> done);
   void Attempt(const std::shared_ptr<Waiter>& w);
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
@@ -98,6 +108,7 @@ class Broker {
 
   Store& store_;
   BrokerOptions options_;
+  Sealer sealer_;
   std::atomic<bool> shutting_down_{false};
   mutable std::mutex mu_;
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_

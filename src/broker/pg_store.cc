@@ -940,6 +940,25 @@ void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> do
   });
 }
 
+void PgStore::FindQueue(Executor ex, std::string name, Completion<std::optional<QueueInfo>> done) {
+  ORDO_PG_ADMIT(std::optional<QueueInfo>);
+  Loop* e = engine_.get();
+  asio::post(
+      e->io, [e, name = std::move(name), ex = std::move(ex), done = std::move(done)]() mutable {
+        auto state = std::make_shared<std::pair<Executor, Completion<std::optional<QueueInfo>>>>(
+            std::move(ex), std::move(done));
+        e->Exec(sql::kSelectQueues, std::make_shared<const Params>(Params{std::move(name)}),
+                [e, state](Result<ResultPtr> qr) {
+                  if (!qr.ok())
+                    return e->Finish(state->first, std::move(state->second), {qr.status()});
+                  Rows q(qr->get());
+                  std::optional<QueueInfo> info;
+                  if (q.size() > 0) info = ReadQueue(q, 0, 0);
+                  e->Finish(state->first, std::move(state->second), {std::move(info)});
+                });
+      });
+}
+
 #undef ORDO_PG_ADMIT
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====

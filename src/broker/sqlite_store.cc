@@ -1057,6 +1057,18 @@ void SqliteStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail
       });
 }
 
+void SqliteStore::FindQueue(Executor ex, std::string name,
+                            Completion<std::optional<QueueInfo>> done) {
+  SubmitRead<std::optional<QueueInfo>>(
+      std::move(ex), std::move(done),
+      [name = std::move(name)](Connection& conn) -> Result<std::optional<QueueInfo>> {
+        auto rows = ReadQueues(conn, &name);
+        if (!rows.ok()) return rows.status();
+        if (rows->empty()) return std::optional<QueueInfo>();
+        return std::optional<QueueInfo>(std::move(rows->front().info));
+      });
+}
+
 void SqliteStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
                                  Completion<std::optional<Micros>> done) {
   Clock clock = options_.clock;

@@ -39,6 +39,8 @@ class SqliteStore final : public Store {
                    Completion<ExtendOutcome> done) override;
   void ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) override;
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
+  void FindQueue(Executor ex, std::string name,
+                 Completion<std::optional<QueueInfo>> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
   void Ping(Executor ex, Completion<bool> done) override;
   void NextTimedEvent(Executor ex, std::string queue, std::string group,

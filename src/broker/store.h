@@ -86,6 +86,10 @@ class Store {
   virtual void ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) = 0;
   // kNotFound when the queue does not exist.
   virtual void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) = 0;
+  // The queue's options alone (no counts): cheap, for the broker's per-queue decisions.
+  // nullopt when the queue does not exist.
+  virtual void FindQueue(Executor ex, std::string name,
+                         Completion<std::optional<QueueInfo>> done) = 0;
   // true when the queue existed. Removes its partitions, messages, leases and group state.
   virtual void DeleteQueue(Executor ex, std::string name, Completion<bool> done) = 0;
 

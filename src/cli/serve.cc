@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "broker/broker.h"
 #include "broker/store.h"
+#include "crypto/payload_cipher.h"
 #include "net/current_loop.h"
 #include "net/http_server.h"
 
@@ -155,6 +156,16 @@ int RunServe(const ServeConfig& c) {
     loop_ptrs.push_back(loops.back().get());
   }
   broker::BrokerOptions broker_options;
+  // The key comes from the environment only: a command line is visible to every local user.
+  if (const char* key = std::getenv("ORDO_ENCRYPTION_KEY"); key != nullptr && *key != '\0') {
+    auto cipher = crypto::PayloadCipher::FromHex(key);
+    if (!cipher.ok()) {
+      spdlog::error("ORDO_ENCRYPTION_KEY: {}", cipher.status().message());
+      return 2;
+    }
+    broker_options.cipher = std::move(cipher).value();
+    spdlog::info("encryption at rest: key loaded for queues with encryptionEnabled");
+  }
   broker_options.max_waiters = static_cast<size_t>(c.max_waiters);
   broker_options.recheck_interval = std::chrono::milliseconds(c.long_poll_recheck_ms);
   broker::Broker broker(*store, broker_options);

@@ -16,6 +16,7 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kPost, "/api/v1/push", &HandlePush);
   Add(Method::kGet, "/api/v1/pop/queue/:queue", &HandlePopQueue);
   Add(Method::kGet, "/api/v1/pop/queue/:queue/partition/:partition", &HandlePopQueue);
+  Add(Method::kGet, "/api/v1/pop", &HandlePopAny);
   Add(Method::kPost, "/api/v1/ack", &HandleAck);
   Add(Method::kPost, "/api/v1/ack/batch", &HandleAckBatch);
   Add(Method::kPost, "/api/v1/lease/:leaseId/extend", &HandleLeaseExtend);

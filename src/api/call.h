@@ -70,6 +70,7 @@ int HttpStatusFor(Code code);
 // Route handlers, one file per family (push.cc, pop.cc, ack.cc, queues.cc, health.cc).
 void HandlePush(const CallPtr& call);
 void HandlePopQueue(const CallPtr& call);      // /pop/queue/:queue[/partition/:partition]
+void HandlePopAny(const CallPtr& call);        // /pop?namespace=&task=
 void HandleAck(const CallPtr& call);
 void HandleAckBatch(const CallPtr& call);
 void HandleLeaseExtend(const CallPtr& call);

@@ -34,17 +34,34 @@ Status Take(Result<std::optional<T>> r, U& out) {
   return Status::Ok();
 }
 
-Result<PopQuery> DecodePopQuery(const CallPtr& call) {
+// The query of both pop routes; `filter` is filled for GET /api/v1/pop (namespace/task).
+Result<PopQuery> DecodePopQuery(const CallPtr& call, broker::QueueFilter* filter = nullptr) {
   PopQuery q;
-  q.req.queue = std::string(call->Param("queue"));
-  if (Status s = ValidateQueueName(q.req.queue); !s.ok()) return s;
-  if (std::string_view p = call->Param("partition"); !p.empty()) {
-    if (Status s = ValidateLabel(p, "partition"); !s.ok()) return s;
-    q.req.partition = std::string(p);
-  }
   auto params = http::QueryParams::Parse(call->req.query);
   if (!params.ok()) return params.status();
   const http::QueryParams& qp = *params;
+  if (filter) {
+    for (auto [name, field] :
+         {std::pair{"namespace", &filter->ns}, std::pair{"task", &filter->task}}) {
+      auto v = qp.GetString(name);
+      if (!v.ok()) return v.status();
+      if (!*v) continue;
+      if (Status s = ValidateLabel(**v, name); !s.ok()) return s;
+      *field = std::string(**v);
+    }
+    if (!filter->ns && !filter->task) {
+      return Status::InvalidArgument(
+          "GET /api/v1/pop needs 'namespace' and/or 'task' (to pop one queue: "
+          "/api/v1/pop/queue/:queue)");
+    }
+  } else {
+    q.req.queue = std::string(call->Param("queue"));
+    if (Status s = ValidateQueueName(q.req.queue); !s.ok()) return s;
+    if (std::string_view p = call->Param("partition"); !p.empty()) {
+      if (Status s = ValidateLabel(p, "partition"); !s.ok()) return s;
+      q.req.partition = std::string(p);
+    }
+  }
   if (Status s = Take(qp.GetInt("batch", 1, kMaxBatch), q.req.batch); !s.ok()) return s;
   if (Status s = Take(qp.GetInt("partitions", 1, 1000), q.req.max_partitions); !s.ok()) return s;
   if (Status s = Take(qp.GetBool("wait"), q.wait); !s.ok()) return s;
@@ -164,6 +181,23 @@ void HandlePopQueue(const CallPtr& call) {
       call->ex, std::move(q->req), q->wait, std::chrono::milliseconds(q->timeout_ms),
       [call, req = std::move(req)](Result<PopResult> r) {
         if (!r.ok()) return call->Fail(r.status());
+        call->Reply(200, EncodePop(req, *r));
+      },
+      call->req.gone);
+}
+
+void HandlePopAny(const CallPtr& call) {
+  broker::QueueFilter filter;
+  auto q = DecodePopQuery(call, &filter);
+  if (!q.ok()) return call->Fail(q.status());
+  PopRequest req = q->req;
+  call->broker.PopAny(
+      call->ex, std::move(filter), std::move(q->req), q->wait,
+      std::chrono::milliseconds(q->timeout_ms),
+      [call, req = std::move(req)](Result<PopResult> r) mutable {
+        if (!r.ok()) return call->Fail(r.status());
+        // The answer names the queue that delivered (each message carries its queue as well).
+        if (!r->messages.empty()) req.queue = r->messages.front().queue;
         call->Reply(200, EncodePop(req, *r));
       },
       call->req.gone);

@@ -22,8 +22,13 @@ struct Broker::Waiter {
   std::shared_ptr<const std::atomic<bool>> gone;
   Completion<PopResult> done;
   boost::asio::steady_timer timer;  // used on ex only
-  uint64_t seen_version = 0;        // the queue's version when the last attempt started
-  bool finished = false;            // on ex only
+  // The queues this waiter reads: {req.queue}, or a namespace/task pop's matching queues (in the
+  // order tried). It is parked under each of them.
+  std::vector<std::string> queues;
+  std::vector<uint64_t> seen_versions;  // each queue's version when the last attempt started
+  std::optional<QueueFilter> filter;    // namespace/task pop
+  bool wait = true;                     // namespace/task pop without wait: one pass
+  bool finished = false;                // on ex only
 };
 
 Broker::Broker(Store& store, BrokerOptions options)
@@ -81,6 +86,9 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
       qw.waiters.swap(rest);
     }
     parked_ -= woken.size();
+    for (const auto& w : woken) {
+      if (w->queues.size() > 1) RemoveFromLists(w, queue);
+    }
   }
   // Cancelling the timer runs its handler, which makes the next attempt.
   for (auto& w : woken) {
@@ -187,6 +195,25 @@ void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::millisecon
   }
   auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,
                                     std::move(done));
+  w->queues = {w->req.queue};
+  w->gone = std::move(gone);
+  Attempt(w);
+}
+
+void Broker::PopAny(Executor ex, QueueFilter filter, PopRequest req, bool wait,
+                    std::chrono::milliseconds timeout, Completion<PopResult> done,
+                    std::shared_ptr<const std::atomic<bool>> gone) {
+  done = [this, done = std::move(done)](Result<PopResult> r) {
+    if (r.ok()) {
+      if (Status s = sealer_.OpenMessages(r->messages); !s.ok()) return done(s);
+    }
+    done(std::move(r));
+  };
+  auto w = std::make_shared<Waiter>(std::move(ex), std::move(req),
+                                    SteadyClock::now() + (wait ? timeout : timeout.zero()),
+                                    std::move(done));
+  w->filter = std::move(filter);
+  w->wait = wait;
   w->gone = std::move(gone);
   Attempt(w);
 }
@@ -198,52 +225,114 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
     Finish(w, std::move(abandoned));
     return;
   }
-  w->seen_version = Version(w->req.queue);
+  if (w->filter) return AttemptAny(w);
+  w->seen_versions = {Version(w->req.queue)};
   PopRequest req = w->req;
   store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
     if (!r.ok() || r->kind == PopKind::kMessages) {
       Finish(w, std::move(r));
       return;
     }
-    if (shutting_down_.load() || SteadyClock::now() >= w->deadline) {
-      PopResult timed_out;
-      timed_out.kind = PopKind::kTimedOut;
-      Finish(w, std::move(timed_out));
-      return;
-    }
-    // Sleep until the next time-based event rather than polling; a push that lands meanwhile
-    // moves the queue's version, which Park notices.
-    store_.NextTimedEvent(
-        w->ex, w->req.queue, w->req.group, [this, w](Result<std::optional<Micros>> next) {
-          auto now = SteadyClock::now();
-          auto wake = w->deadline;
-          if (options_.recheck_interval.count() > 0) {
-            wake = std::min(wake, now + options_.recheck_interval);
-          }
-          if (!next.ok()) {
-            wake = std::min(wake, now + std::chrono::milliseconds(500));
-          } else if (*next) {
-            Micros in_us = std::max<Micros>(0, **next - options_.clock());
-            // +1 ms: wake just after the instant, when the rule has already let go.
-            wake = std::min(wake,
-                            now + std::chrono::microseconds(in_us) + std::chrono::milliseconds(1));
-          }
-          Park(w, wake);
-        });
+    SleepUntilNews(w, 0, std::nullopt);
   });
+}
+
+void Broker::AttemptAny(const std::shared_ptr<Waiter>& w) {
+  store_.FindQueues(w->ex, *w->filter, [this, w](Result<std::vector<QueueInfo>> found) {
+    if (!found.ok()) return Finish(w, found.status());
+    // Higher priority first; among queues of one priority the starting point rotates from pop to
+    // pop, so no queue of a tier is always served last.
+    std::vector<std::string> order;
+    const size_t turn = rotation_.fetch_add(1, std::memory_order_relaxed);
+    for (size_t a = 0; a < found->size();) {
+      size_t b = a;
+      while (b < found->size() && (*found)[b].options.priority == (*found)[a].options.priority) ++b;
+      for (size_t k = 0; k < b - a; ++k) order.push_back((*found)[a + (turn + k) % (b - a)].name);
+      a = b;
+    }
+    w->queues = std::move(order);
+    w->seen_versions.clear();
+    for (const std::string& q : w->queues) w->seen_versions.push_back(Version(q));
+    TryQueue(w, 0);
+  });
+}
+
+void Broker::TryQueue(const std::shared_ptr<Waiter>& w, size_t i) {
+  if (i == w->queues.size()) {
+    if (!w->wait) {
+      PopResult none;
+      none.kind = PopKind::kNoPartition;
+      return Finish(w, std::move(none));
+    }
+    return SleepUntilNews(w, 0, std::nullopt);
+  }
+  PopRequest req = w->req;
+  req.queue = w->queues[i];
+  req.partition.reset();
+  store_.Pop(w->ex, std::move(req), [this, w, i](Result<PopResult> r) {
+    if (!r.ok() || r->kind == PopKind::kMessages) return Finish(w, std::move(r));
+    TryQueue(w, i + 1);
+  });
+}
+
+// Nothing to deliver: ends the poll at its deadline, else sleeps until the earliest time-based
+// event of its queues (asked one queue at a time, from `i`) rather than polling; a push that
+// lands meanwhile moves a queue's version, which Park notices.
+void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
+                            std::optional<Micros> earliest) {
+  if (shutting_down_.load() || SteadyClock::now() >= w->deadline) {
+    PopResult timed_out;
+    timed_out.kind = PopKind::kTimedOut;
+    Finish(w, std::move(timed_out));
+    return;
+  }
+  if (w->queues.empty()) {
+    // A namespace/task pop that matches no queue yet: a queue configured later announces
+    // nothing, so look again now and then.
+    return Park(w, std::min(w->deadline, SteadyClock::now() + kNoQueueRecheck));
+  }
+  store_.NextTimedEvent(w->ex, w->queues[i], w->req.group,
+                        [this, w, i, earliest](Result<std::optional<Micros>> next) mutable {
+                          if (next.ok() && *next)
+                            earliest = earliest ? std::min(*earliest, **next) : **next;
+                          if (next.ok() && i + 1 < w->queues.size())
+                            return SleepUntilNews(w, i + 1, earliest);
+                          {
+                            auto now = SteadyClock::now();
+                            auto wake = w->deadline;
+                            if (options_.recheck_interval.count() > 0) {
+                              wake = std::min(wake, now + options_.recheck_interval);
+                            }
+                            if (!next.ok()) {
+                              wake = std::min(wake, now + std::chrono::milliseconds(500));
+                            } else if (earliest) {
+                              Micros in_us = std::max<Micros>(0, *earliest - options_.clock());
+                              // +1 ms: wake just after the instant, when the rule has already let
+                              // go.
+                              wake = std::min(wake, now + std::chrono::microseconds(in_us) +
+                                                        std::chrono::milliseconds(1));
+                            }
+                            Park(w, wake);
+                          }
+                        });
 }
 
 void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake_at) {
   enum class Outcome { kParked, kRetryNow, kFull } outcome;
   {
     std::lock_guard lock(mu_);
-    QueueWaiters& qw = by_queue_[w->req.queue];
-    if (qw.version != w->seen_version) {
-      outcome = Outcome::kRetryNow;  // a push landed while the last attempt was in flight
+    bool moved = false;  // a push landed while the last attempt was in flight
+    for (size_t i = 0; i < w->queues.size() && !moved; ++i) {
+      auto it = by_queue_.find(w->queues[i]);
+      uint64_t now_version = it == by_queue_.end() ? 0 : it->second.version;
+      moved = i >= w->seen_versions.size() || now_version != w->seen_versions[i];
+    }
+    if (moved) {
+      outcome = Outcome::kRetryNow;
     } else if (parked_ >= options_.max_waiters) {
       outcome = Outcome::kFull;
     } else {
-      qw.waiters.push_back(w);
+      for (const std::string& q : w->queues) by_queue_[q].waiters.push_back(w);
       ++parked_;
       outcome = Outcome::kParked;
     }
@@ -272,14 +361,23 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
 
 void Broker::Unregister(const std::shared_ptr<Waiter>& w) {
   std::lock_guard lock(mu_);
-  auto it = by_queue_.find(w->req.queue);
-  if (it == by_queue_.end()) return;
-  auto& list = it->second.waiters;
-  auto pos = std::find(list.begin(), list.end(), w);
-  if (pos != list.end()) {
-    list.erase(pos);
-    --parked_;
+  if (RemoveFromLists(w, std::string_view())) --parked_;
+}
+
+bool Broker::RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except) {
+  bool found = false;
+  for (const std::string& q : w->queues) {
+    if (q == except) continue;
+    auto it = by_queue_.find(q);
+    if (it == by_queue_.end()) continue;
+    auto& list = it->second.waiters;
+    auto pos = std::find(list.begin(), list.end(), w);
+    if (pos != list.end()) {
+      list.erase(pos);
+      found = true;
+    }
   }
+  return found;
 }
 
 void Broker::Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r) {

@@ -52,6 +52,12 @@ class Broker {
   // then ends (kTimedOut) before its next attempt rather than leasing messages for nobody.
   void Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
            Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone = nullptr);
+  // A wildcard pop across every queue matching `filter` (namespace and/or task), higher priority
+  // first; among equal priorities the first queue tried rotates. req.queue and req.partition are
+  // ignored; the rest of `req` applies to each queue. Long polls as Pop.
+  void PopAny(Executor ex, QueueFilter filter, PopRequest req, bool wait,
+              std::chrono::milliseconds timeout, Completion<PopResult> done,
+              std::shared_ptr<const std::atomic<bool>> gone = nullptr);
   void Ack(Executor ex, std::vector<AckItem> items, Completion<std::vector<AckOutcome>> done);
   // Store::Configure / DeleteQueue, keeping the broker's per-queue knowledge (encryption) current.
   void Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done);
@@ -92,6 +98,12 @@ class Broker {
   void StorePush(Executor ex, std::vector<PushItem> items,
                  Completion<std::vector<PushOutcome>> done);
   void Attempt(const std::shared_ptr<Waiter>& w);
+  void AttemptAny(const std::shared_ptr<Waiter>& w);
+  void TryQueue(const std::shared_ptr<Waiter>& w, size_t i);
+  void SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i, std::optional<Micros> earliest);
+  // Takes `w` out of the waiter lists of its queues but `except`; true if it was in any.
+  // REQUIRES: mu_ held.
+  bool RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except);
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
   void Unregister(const std::shared_ptr<Waiter>& w);
@@ -110,6 +122,10 @@ class Broker {
   BrokerOptions options_;
   Sealer sealer_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<size_t> rotation_{0};  // PopAny: where each priority tier starts
+  // A namespace/task long poll that matches no queue looks again this often (creating a queue
+  // announces nothing).
+  static constexpr std::chrono::seconds kNoQueueRecheck{1};
   mutable std::mutex mu_;
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_
   size_t parked_ = 0;                                       // guarded by mu_

@@ -959,6 +959,25 @@ void PgStore::FindQueue(Executor ex, std::string name, Completion<std::optional<
       });
 }
 
+void PgStore::FindQueues(Executor ex, QueueFilter filter, Completion<std::vector<QueueInfo>> done) {
+  ORDO_PG_ADMIT(std::vector<QueueInfo>);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, filter = std::move(filter), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    auto state = std::make_shared<std::pair<Executor, Completion<std::vector<QueueInfo>>>>(
+        std::move(ex), std::move(done));
+    e->Exec(sql::kSelectQueuesByLabel,
+            std::make_shared<const Params>(Params{std::move(filter.ns), std::move(filter.task)}),
+            [e, state](Result<ResultPtr> qr) {
+              if (!qr.ok()) return e->Finish(state->first, std::move(state->second), {qr.status()});
+              Rows q(qr->get());
+              std::vector<QueueInfo> out;
+              for (int i = 0; i < q.size(); ++i) out.push_back(ReadQueue(q, i, 0));
+              e->Finish(state->first, std::move(state->second), {std::move(out)});
+            });
+  });
+}
+
 #undef ORDO_PG_ADMIT
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====

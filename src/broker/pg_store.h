@@ -45,6 +45,8 @@ class PgStore final : public Store {
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
   void FindQueue(Executor ex, std::string name,
                  Completion<std::optional<QueueInfo>> done) override;
+  void FindQueues(Executor ex, QueueFilter filter,
+                  Completion<std::vector<QueueInfo>> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
   void Ping(Executor ex, Completion<bool> done) override;
   void NextTimedEvent(Executor ex, std::string queue, std::string group,

@@ -1069,6 +1069,22 @@ void SqliteStore::FindQueue(Executor ex, std::string name,
       });
 }
 
+void SqliteStore::FindQueues(Executor ex, QueueFilter filter,
+                             Completion<std::vector<QueueInfo>> done) {
+  SubmitRead<std::vector<QueueInfo>>(
+      std::move(ex), std::move(done),
+      [filter = std::move(filter)](Connection& conn) -> Result<std::vector<QueueInfo>> {
+        auto st = conn.Prepare(sql::kSelectQueuesByLabel);
+        if (!st.ok()) return st.status();
+        if (filter.ns) st->Bind(1, *filter.ns);
+        if (filter.task) st->Bind(2, *filter.task);
+        std::vector<QueueInfo> out;
+        while (st->Step()) out.push_back(ReadQueueRow(*st).info);
+        if (!st->status().ok()) return st->status();
+        return out;
+      });
+}
+
 void SqliteStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
                                  Completion<std::optional<Micros>> done) {
   Clock clock = options_.clock;

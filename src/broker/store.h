@@ -90,6 +90,9 @@ class Store {
   // nullopt when the queue does not exist.
   virtual void FindQueue(Executor ex, std::string name,
                          Completion<std::optional<QueueInfo>> done) = 0;
+  // The queues matching `filter` (options only), higher priority first, then by name.
+  virtual void FindQueues(Executor ex, QueueFilter filter,
+                          Completion<std::vector<QueueInfo>> done) = 0;
   // true when the queue existed. Removes its partitions, messages, leases and group state.
   virtual void DeleteQueue(Executor ex, std::string name, Completion<bool> done) = 0;
 

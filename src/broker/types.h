@@ -51,6 +51,12 @@ struct ConfigureRequest {
   QueueOptionsPatch options;
 };
 
+// Which queues a namespace/task pop reads: those with this namespace and/or task (unset: any).
+struct QueueFilter {
+  std::optional<std::string> ns;
+  std::optional<std::string> task;
+};
+
 struct QueueInfo {
   std::string id;
   std::string name;

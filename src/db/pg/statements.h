@@ -64,6 +64,16 @@ inline constexpr PreparedStatement kSelectQueues{
     " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
     " encryption_enabled FROM ordo.queues WHERE $1::text IS NULL OR name = $1 ORDER BY name"};
 
+// Namespace/task pop: $1 namespace, $2 task (NULL: any); higher priority first. Columns as
+// kSelectQueues.
+inline constexpr PreparedStatement kSelectQueuesByLabel{
+    "select_queues_by_label",
+    "SELECT id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM ordo.queues WHERE ($1::text IS NULL OR namespace = $1)"
+    " AND ($2::text IS NULL OR task = $2) ORDER BY priority DESC, name"};
+
 // $1 queue name (NULL: all) $2 group $3 now.
 inline constexpr PreparedStatement kPartitionStats{
     "partition_stats",
@@ -108,6 +118,7 @@ inline constexpr PreparedStatement kNotify{
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
     kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
+    kSelectQueuesByLabel,
     // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
     // ==== end transactions ====
 

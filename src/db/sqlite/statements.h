@@ -28,6 +28,14 @@ inline constexpr const char* kSelectAllQueues =
     " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
     " encryption_enabled FROM queues ORDER BY name";
 
+// Namespace/task pop: ?1 namespace, ?2 task (NULL: any); higher priority first.
+inline constexpr const char* kSelectQueuesByLabel =
+    "SELECT pk, id, name, namespace, task, created_at, lease_time_s, retry_limit, retry_delay_ms,"
+    " retry_backoff, retry_delay_max_ms, delayed_processing_s, window_buffer_s, max_size,"
+    " retention_s, completed_retention_s, max_wait_time_s, dedup_window_s, priority,"
+    " encryption_enabled FROM queues WHERE (?1 IS NULL OR namespace = ?1)"
+    " AND (?2 IS NULL OR task = ?2) ORDER BY priority DESC, name";
+
 inline constexpr const char* kInsertQueue =
     "INSERT INTO queues (id, name, created_at) VALUES (?1, ?2, ?3)";
 

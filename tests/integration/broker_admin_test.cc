@@ -13,19 +13,20 @@ namespace {
 
 class BrokerAdminTest : public BrokerTest {};
 
-const std::vector<std::string> kEveryOption = {
-    "leaseTime",        "retryLimit",       "retryDelay",       "retryBackoff",
-    "retryDelayMax",    "delayedProcessing", "windowBuffer",    "maxSize",
-    "retentionSeconds", "completedRetentionSeconds",             "maxWaitTimeSeconds",
-    "dedupWindowSeconds", "priority",       "encryptionEnabled"};
+const std::vector<std::string> kEveryOption = {"leaseTime",          "retryLimit",
+                                               "retryDelay",         "retryBackoff",
+                                               "retryDelayMax",      "delayedProcessing",
+                                               "windowBuffer",       "maxSize",
+                                               "retentionSeconds",   "completedRetentionSeconds",
+                                               "maxWaitTimeSeconds", "dedupWindowSeconds",
+                                               "priority",           "encryptionEnabled"};
 
 TEST_F(BrokerAdminTest, ConfigureAnswersEveryOptionAndKeepsUnsetOnes) {
   const std::string q = UniqueName("conf");
   HttpResponse r = http().Post(
-      "/api/v1/configure",
-      "{\"queue\":" + JsonQuote(q) +
-          ",\"namespace\":\"billing\",\"task\":\"invoice\","
-          "\"options\":{\"leaseTime\":120,\"retryLimit\":5,\"priority\":7}}");
+      "/api/v1/configure", "{\"queue\":" + JsonQuote(q) +
+                               ",\"namespace\":\"billing\",\"task\":\"invoice\","
+                               "\"options\":{\"leaseTime\":120,\"retryLimit\":5,\"priority\":7}}");
   ASSERT_EQ(r.status, 200) << r.Describe();
   ASSERT_TRUE(IsJsonAnswer(r));
   JsonDoc doc(r.body);
@@ -76,16 +77,18 @@ TEST_F(BrokerAdminTest, ConfigureAnswersEveryOptionAndKeepsUnsetOnes) {
 
 TEST_F(BrokerAdminTest, ConfiguredLeaseTimeIsUsedByPop) {
   const std::string q = UniqueName("leasetime");
-  ASSERT_EQ(http().Post("/api/v1/configure", "{\"queue\":" + JsonQuote(q) +
-                                                 ",\"options\":{\"leaseTime\":1}}").status,
+  ASSERT_EQ(http()
+                .Post("/api/v1/configure",
+                      "{\"queue\":" + JsonQuote(q) + ",\"options\":{\"leaseTime\":1}}")
+                .status,
             200);
   PushOne(q, "{}");
   JsonDoc first = Pop(q);
   ASSERT_EQ(first.Size("/messages"), 1u);
   // Not acked: after the 1 s lease expires the message is delivered again.
   JsonDoc again = Pop(q, "wait=true&timeout=4000");
-  ASSERT_EQ(again.Size("/messages"), 1u) << "not redelivered after the lease expired: "
-                                          << again.text();
+  ASSERT_EQ(again.Size("/messages"), 1u)
+      << "not redelivered after the lease expired: " << again.text();
   EXPECT_EQ(again.String("/messages/0/id"), first.String("/messages/0/id"));
   EXPECT_NE(again.String("/leaseId"), first.String("/leaseId"));
 }
@@ -189,9 +192,9 @@ TEST_F(BrokerAdminTest, HealthRoutes) {
 
 TEST_F(BrokerAdminTest, OptionsPreflightOnAnyPath) {
   for (const char* path : {"/anything", "/api/v1/push", "/api/v1/pop/queue/x"}) {
-    HttpResponse r = http().Request("OPTIONS", path, "",
-                                    {{"Origin", "http://example.com"},
-                                     {"Access-Control-Request-Method", "POST"}});
+    HttpResponse r = http().Request(
+        "OPTIONS", path, "",
+        {{"Origin", "http://example.com"}, {"Access-Control-Request-Method", "POST"}});
     ASSERT_EQ(r.status, 204) << path << ": " << r.Describe();
     EXPECT_EQ(r.Header("access-control-allow-origin"), "*") << path;
     std::string methods = r.Header("access-control-allow-methods");
@@ -238,6 +241,35 @@ TEST_F(BrokerAdminTest, EveryJsonAnswerHasContentTypeAndCors) {
     HttpResponse r = http().Request(c.method, c.target, c.body);
     EXPECT_TRUE(IsJsonAnswer(r)) << c.method << " " << c.target;
   }
+}
+
+}  // namespace
+}  // namespace ordo::integration
+
+namespace ordo::integration {
+namespace {
+
+// Issue #4.7: every option sent comes back unchanged, from configure and from reading the queue.
+TEST_F(BrokerAdminTest, EveryOptionSentComesBackUnchanged) {
+  const std::string q = UniqueName("roundtrip");
+  const std::string options =
+      "{\"leaseTime\":61,\"retryLimit\":4,\"retryDelay\":1500,\"retryBackoff\":true,"
+      "\"retryDelayMax\":9000,\"delayedProcessing\":2,\"windowBuffer\":3,\"maxSize\":100,"
+      "\"retentionSeconds\":3600,\"completedRetentionSeconds\":60,\"maxWaitTimeSeconds\":600,"
+      "\"dedupWindowSeconds\":120,\"priority\":5,\"encryptionEnabled\":false}";
+  HttpResponse r = http().Post("/api/v1/configure", "{\"queue\":" + JsonQuote(q) +
+                                                        ",\"namespace\":\"n1\",\"task\":\"t1\","
+                                                        "\"options\":" +
+                                                        options + "}");
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  JsonDoc doc(r.body);
+  EXPECT_EQ(doc.Minified("/options"), JsonDoc(options).Minified("")) << r.body;
+  HttpResponse detail = http().Get("/api/v1/resources/queues/" + UrlEncode(q));
+  ASSERT_EQ(detail.status, 200) << detail.Describe();
+  JsonDoc d(detail.body);
+  EXPECT_EQ(d.Minified("/options"), JsonDoc(options).Minified("")) << detail.body;
+  EXPECT_EQ(d.String("/namespace"), "n1");
+  EXPECT_EQ(d.String("/task"), "t1");
 }
 
 }  // namespace

@@ -128,3 +128,39 @@ TEST_F(BrokerPopAnyTest, NamespaceOrTaskIsRequired) {
 
 }  // namespace
 }  // namespace ordo::integration
+
+namespace ordo::integration {
+namespace {
+
+// Queue-level delayed processing and window buffer over HTTP, with real time: a long poll gets
+// the message once the rule lets go, without a push to wake it.
+TEST_F(BrokerPopAnyTest, DelayedProcessingDeliversToAWaitingPollWhenDue) {
+  const std::string q = UniqueName("delayed");
+  HttpResponse c = http().Post("/api/v1/configure", "{\"queue\":" + JsonQuote(q) +
+                                                        ",\"options\":{\"delayedProcessing\":1}}");
+  ASSERT_EQ(c.status, 200) << c.Describe();
+  auto pushed_at = SteadyClock::now();
+  PushOne(q, "{\"late\":true}");
+  JsonDoc now = Pop(q);
+  EXPECT_EQ(now.Size("/messages"), 0u) << "delivered before its delay: " << now.text();
+  JsonDoc later = Pop(q, "wait=true&timeout=5000");
+  ASSERT_EQ(later.Size("/messages"), 1u) << later.text();
+  EXPECT_GE(SteadyClock::now() - pushed_at, 900ms);
+}
+
+TEST_F(BrokerPopAnyTest, WindowBufferAnswersWindowBufferActiveThenDeliversTheBurst) {
+  const std::string q = UniqueName("window");
+  HttpResponse c = http().Post("/api/v1/configure",
+                               "{\"queue\":" + JsonQuote(q) + ",\"options\":{\"windowBuffer\":1}}");
+  ASSERT_EQ(c.status, 200) << c.Describe();
+  PushOne(q, "1", "", "P");
+  PushOne(q, "2", "", "P");
+  JsonDoc held = PopPartition(q, "P");
+  EXPECT_EQ(held.Size("/messages"), 0u) << held.text();
+  EXPECT_EQ(held.Bool("/windowBufferActive"), true) << held.text();
+  JsonDoc burst = Pop(q, "batch=10&wait=true&timeout=5000");
+  ASSERT_EQ(burst.Size("/messages"), 2u) << burst.text();
+}
+
+}  // namespace
+}  // namespace ordo::integration

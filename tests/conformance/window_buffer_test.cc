@@ -7,12 +7,19 @@
 namespace ordo::conformance {
 namespace {
 
-TEST_F(StoreTest, WindowBufferHoldsAPartitionUntilItsNewestMessageIsOldEnough) {
-  const std::string queue = Q();
-  ConfigureRequest cfg;
-  cfg.queue = queue;
-  cfg.options.window_buffer_s = 10;
-  Configure(cfg);
+class WindowBufferTest : public StoreTest {
+ protected:
+  std::string WindowedQueue(int64_t seconds) {
+    const std::string queue = Q();
+    broker::QueueOptionsPatch patch;
+    patch.window_buffer_s = seconds;
+    ConfigureOptions(queue, patch);
+    return queue;
+  }
+};
+
+TEST_F(WindowBufferTest, HoldsAPartitionUntilItsNewestMessageIsOldEnough) {
+  const std::string queue = WindowedQueue(10);
 
   Push(queue, "P", {"m1"});
   const PopResult held = PopPartition(queue, "P");
@@ -33,12 +40,8 @@ TEST_F(StoreTest, WindowBufferHoldsAPartitionUntilItsNewestMessageIsOldEnough) {
   EXPECT_FALSE(pop.window_buffer_active);
 }
 
-TEST_F(StoreTest, WindowBufferIsPerPartition) {
-  const std::string queue = Q();
-  ConfigureRequest cfg;
-  cfg.queue = queue;
-  cfg.options.window_buffer_s = 10;
-  Configure(cfg);
+TEST_F(WindowBufferTest, IsPerPartition) {
+  const std::string queue = WindowedQueue(10);
 
   Push(queue, "quiet", {"q1"});
   Advance(10'000);

@@ -265,7 +265,17 @@ struct PgStore::Loop {
   // Sends on the ready pool connection with the fewest statements in flight. Retries deadlocks
   // and serialization failures a bounded number of times.
   void Exec(const PreparedStatement& st, std::shared_ptr<const Params> args,
-            std::function<void(Result<ResultPtr>)> done, int attempt = 0) {
+            std::function<void(Result<ResultPtr>)> done) {
+    ExecWithState(
+        st, std::move(args),
+        [done = std::move(done)](Result<ResultPtr> r, const std::string&) { done(std::move(r)); });
+  }
+
+  // Exec whose `done` also gets the failed statement's SQLSTATE (empty on success and when the
+  // connection failed), for callers that map a SQLSTATE of their own.
+  using StateDone = std::function<void(Result<ResultPtr>, const std::string& sqlstate)>;
+  void ExecWithState(const PreparedStatement& st, std::shared_ptr<const Params> args,
+                     StateDone done, int attempt = 0) {
     std::vector<Slot*> ready;
     for (Slot& slot : slots) {
       if (!slot.listen && slot.pipeline && slot.pipeline->ready()) ready.push_back(&slot);
@@ -276,19 +286,20 @@ struct PgStore::Loop {
     for (Slot* slot : ready) {
       auto cb = [this, &st, args, done, attempt](Result<ResultPtr> r, const std::string& state) {
         if (!r.ok() && Retryable(state) && attempt < kMaxRetries) {
-          asio::post(io, [this, &st, args, done, attempt] { Exec(st, args, done, attempt + 1); });
+          asio::post(
+              io, [this, &st, args, done, attempt] { ExecWithState(st, args, done, attempt + 1); });
           return;
         }
-        done(std::move(r));
+        done(std::move(r), state);
       };
       if (slot->pipeline->Send(st.name, *args, std::move(cb))) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }
     }
-    done(ready.empty()
-             ? Status::Unavailable("the database is unreachable; retry later")
-             : Status::Unavailable("the database connections are saturated; retry later"));
+    done(ready.empty() ? Status::Unavailable("the database is unreachable; retry later")
+                       : Status::Unavailable("the database connections are saturated; retry later"),
+         std::string());
   }
 
   // ---- group commit ---------------------------------------------------------------------------
@@ -943,6 +954,135 @@ void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> do
 #undef ORDO_PG_ADMIT
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+namespace {
+
+// The reason ordo.transact raised ("operations[i]: ..."), without libpq's severity prefix and
+// the PL/pgSQL context lines that follow it in the error text.
+std::string TransactRefusal(const std::string& error_text) {
+  size_t at = error_text.find("operations[");
+  if (at == std::string::npos) return "the transaction was refused and rolled back";
+  size_t end = error_text.find('\n', at);
+  return error_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
+  if (!engine_) {
+    return PostCompletion<TxResult>(ex, std::move(done),
+                                    Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<TxResult>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) {
+    return;
+  }
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, ex = std::move(ex), req = std::move(req),
+                     done = std::move(done)]() mutable {
+    Micros now = e->clock();
+    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+    ArrayLiteral ack_ops, ack_txids, ack_partitions, ack_leases, ack_statuses, ack_groups,
+        ack_errors;
+    for (size_t i = 0; i < req.operations.size(); ++i) {
+      TxOperation& op = req.operations[i];
+      if (op.kind == TxOperation::Kind::kPush) {
+        for (PushItem& item : op.items) {
+          std::string id = NewUuidV7(now);
+          if (item.transaction_id.empty()) item.transaction_id = id;
+          queues.Add(item.queue);
+          partitions.Add(item.partition);
+          ids.Add(id);
+          txids.Add(item.transaction_id);
+          traces.Add(item.trace_id);
+          payloads.Add(item.payload);
+        }
+      } else {
+        const AckItem& a = op.ack;
+        ack_ops.Add(static_cast<int64_t>(i));
+        ack_txids.Add(a.transaction_id);
+        ack_partitions.Add(a.partition_id);
+        ack_leases.Add(a.lease_id);
+        ack_statuses.Add(int64_t{AckStatusCode(a.status)});
+        ack_groups.Add(a.group);
+        ack_errors.Add(a.error);
+      }
+    }
+    auto args = std::make_shared<const Params>(Params{
+        queues.Take(), partitions.Take(), ids.Take(), txids.Take(), traces.Take(), payloads.Take(),
+        ack_ops.Take(), ack_txids.Take(), ack_partitions.Take(), ack_leases.Take(),
+        ack_statuses.Take(), ack_groups.Take(), ack_errors.Take(), std::to_string(now)});
+    struct State {
+      Executor ex;
+      TxRequest req;
+      Completion<TxResult> done;
+    };
+    auto state = std::make_shared<State>(State{std::move(ex), std::move(req), std::move(done)});
+    // Its own statement on the pool, outside the push batcher: another request's pushes never
+    // share a statement that a refused ack of this one rolls back.
+    e->ExecWithState(sql::kTransact, std::move(args),
+                     [e, state](Result<ResultPtr> r, const std::string& sqlstate) {
+                       if (!r.ok()) {
+                         Status s = sqlstate == sql::kTransactRefused
+                                        ? Status::Conflict(TransactRefusal(r.status().message()))
+                                        : r.status();
+                         return e->Finish<TxResult>(state->ex, std::move(state->done), s);
+                       }
+                       Rows rows(r->get());
+                       int row = 0;
+                       auto next_row = [&](int kind) -> bool {
+                         return row < rows.size() && rows.Int(row, 0) == kind;
+                       };
+                       TxResult out;
+                       out.operations.resize(state->req.operations.size());
+                       std::vector<std::string> news;  // queues to announce
+                       auto add_news = [&news](const std::string& q) {
+                         if (std::find(news.begin(), news.end(), q) == news.end()) {
+                           news.push_back(q);
+                         }
+                       };
+                       for (size_t i = 0; i < state->req.operations.size(); ++i) {
+                         TxOperation& op = state->req.operations[i];
+                         if (op.kind != TxOperation::Kind::kPush) continue;
+                         for (PushItem& item : op.items) {
+                           if (!next_row(0)) {
+                             return e->Finish<TxResult>(
+                                 state->ex, std::move(state->done),
+                                 Status::Internal("the transaction returned too few push rows"));
+                           }
+                           PushOutcome o;
+                           o.status =
+                               rows.Int(row, 2) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
+                           o.message_id = rows.Str(row, 3);
+                           o.transaction_id = rows.Str(row, 4);
+                           o.partition_id = rows.Str(row, 5);
+                           o.queue = item.queue;
+                           o.trace_id = item.trace_id;
+                           if (o.status == PushStatus::kQueued) add_news(item.queue);
+                           out.operations[i].pushed.push_back(std::move(o));
+                           ++row;
+                         }
+                       }
+                       for (size_t i = 0; i < state->req.operations.size(); ++i) {
+                         if (state->req.operations[i].kind != TxOperation::Kind::kAck) continue;
+                         if (!next_row(1)) {
+                           return e->Finish<TxResult>(
+                               state->ex, std::move(state->done),
+                               Status::Internal("the transaction returned too few ack rows"));
+                         }
+                         AckOutcome& a = out.operations[i].ack;
+                         a.success = true;
+                         if (!rows.IsNull(row, 6)) a.queue = rows.Str(row, 6);
+                         if (!rows.IsNull(row, 7)) a.partition = rows.Str(row, 7);
+                         a.lease_released = rows.Bool(row, 8);
+                         a.dlq = rows.Bool(row, 9);
+                         if (a.lease_released) add_news(a.queue);
+                         ++row;
+                       }
+                       e->Finish<TxResult>(state->ex, std::move(state->done), std::move(out));
+                       // After the commit, as for push and ack: other instances' long polls.
+                       e->Announce(std::vector<std::string_view>(news.begin(), news.end()));
+                     });
+  });
+}
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====

@@ -105,6 +105,48 @@ int16_t AckStatusCode(AckStatus s) {
   return 0;
 }
 
+// The parallel arrays of ordo.push's items (kPush $1..$6, also kTransact's). Add gives the item
+// its message id, a UUIDv7 at `now`, which is also its transaction id when it has none.
+struct PushArrays {
+  ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+
+  void Add(PushItem& item, Micros now) {
+    std::string id = NewUuidV7(now);
+    // Without a transaction id from the user, the message id is the transaction id.
+    if (item.transaction_id.empty()) item.transaction_id = id;
+    queues.Add(item.queue);
+    partitions.Add(item.partition);
+    ids.Add(id);
+    txids.Add(item.transaction_id);
+    traces.Add(item.trace_id);
+    payloads.Add(item.payload);
+  }
+  void AppendTo(Params& params) {
+    for (ArrayLiteral* a : {&queues, &partitions, &ids, &txids, &traces, &payloads}) {
+      params.emplace_back(a->Take());
+    }
+  }
+};
+
+// The parallel arrays of ordo.ack's items (kAck $1..$6, also kTransact's).
+struct AckArrays {
+  ArrayLiteral txids, partitions, leases, statuses, groups, errors;
+
+  void Add(const AckItem& item) {
+    txids.Add(item.transaction_id);
+    partitions.Add(item.partition_id);
+    leases.Add(item.lease_id);
+    statuses.Add(int64_t{AckStatusCode(item.status)});
+    groups.Add(item.group);
+    errors.Add(item.error);
+  }
+  void AppendTo(Params& params) {
+    for (ArrayLiteral* a : {&txids, &partitions, &leases, &statuses, &groups, &errors}) {
+      params.emplace_back(a->Take());
+    }
+  }
+};
+
 }  // namespace
 
 // ---- the engine loop ------------------------------------------------------------------------
@@ -365,28 +407,19 @@ struct PgStore::Loop {
 
   void SendPushGroup(std::shared_ptr<std::vector<PushCall>> group) {
     Micros now = clock();
-    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+    PushArrays arrays;
     size_t bytes = 0;
     for (const PushCall& call : *group) {
       for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
     }
-    payloads.Reserve(bytes + 2);
+    arrays.payloads.Reserve(bytes + 2);
     for (PushCall& call : *group) {
-      for (PushItem& item : call.items) {
-        std::string id = NewUuidV7(now);
-        // Without a transaction id from the user, the message id is the transaction id.
-        if (item.transaction_id.empty()) item.transaction_id = id;
-        queues.Add(item.queue);
-        partitions.Add(item.partition);
-        ids.Add(id);
-        txids.Add(item.transaction_id);
-        traces.Add(item.trace_id);
-        payloads.Add(item.payload);
-      }
+      for (PushItem& item : call.items) arrays.Add(item, now);
     }
-    auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
-                                                      txids.Take(), traces.Take(), payloads.Take(),
-                                                      std::to_string(now)});
+    Params params;
+    arrays.AppendTo(params);
+    params.emplace_back(std::to_string(now));
+    auto args = std::make_shared<const Params>(std::move(params));
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
     Exec(sql::kPush, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
@@ -468,20 +501,14 @@ struct PgStore::Loop {
   }
 
   void SendAckGroup(std::shared_ptr<std::vector<AckCall>> group) {
-    ArrayLiteral txids, partitions, leases, statuses, groups, errors;
+    AckArrays arrays;
     for (const AckCall& call : *group) {
-      for (const AckItem& item : call.items) {
-        txids.Add(item.transaction_id);
-        partitions.Add(item.partition_id);
-        leases.Add(item.lease_id);
-        statuses.Add(int64_t{AckStatusCode(item.status)});
-        groups.Add(item.group);
-        errors.Add(item.error);
-      }
+      for (const AckItem& item : call.items) arrays.Add(item);
     }
-    auto args = std::make_shared<const Params>(Params{txids.Take(), partitions.Take(),
-                                                      leases.Take(), statuses.Take(), groups.Take(),
-                                                      errors.Take(), std::to_string(clock())});
+    Params params;
+    arrays.AppendTo(params);
+    params.emplace_back(std::to_string(clock()));
+    auto args = std::make_shared<const Params>(std::move(params));
     Exec(sql::kAck, std::move(args), [this, group](Result<ResultPtr> r) {
       if (!r.ok()) {
         for (AckCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
@@ -965,6 +992,57 @@ std::string TransactRefusal(const std::string& error_text) {
   return error_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
+// The outcomes of a committed ordo.transact, from its rows (kTransact): the push rows, one per
+// item in operation order, then the ack rows, one per ack in operation order.
+Result<TxResult> ReadTransactRows(const Rows& rows, const TxRequest& req) {
+  TxResult out;
+  out.operations.resize(req.operations.size());
+  int row = 0;
+  auto take = [&](int kind) { return row < rows.size() && rows.Int(row, 0) == kind; };
+  for (size_t i = 0; i < req.operations.size(); ++i) {
+    if (req.operations[i].kind != TxOperation::Kind::kPush) continue;
+    for (const PushItem& item : req.operations[i].items) {
+      if (!take(0)) return Status::Internal("the transaction returned too few push rows");
+      PushOutcome o;
+      o.status = rows.Int(row, 2) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
+      o.message_id = rows.Str(row, 3);
+      o.transaction_id = rows.Str(row, 4);
+      o.partition_id = rows.Str(row, 5);
+      o.queue = item.queue;
+      o.trace_id = item.trace_id;
+      out.operations[i].pushed.push_back(std::move(o));
+      ++row;
+    }
+  }
+  for (size_t i = 0; i < req.operations.size(); ++i) {
+    if (req.operations[i].kind != TxOperation::Kind::kAck) continue;
+    if (!take(1)) return Status::Internal("the transaction returned too few ack rows");
+    AckOutcome& a = out.operations[i].ack;
+    a.success = true;
+    if (!rows.IsNull(row, 6)) a.queue = rows.Str(row, 6);
+    if (!rows.IsNull(row, 7)) a.partition = rows.Str(row, 7);
+    a.lease_released = rows.Bool(row, 8);
+    a.dlq = rows.Bool(row, 9);
+    ++row;
+  }
+  return out;
+}
+
+// The queues other instances should hear of: those with queued messages or released leases.
+std::vector<std::string> TransactNews(const TxResult& result) {
+  std::vector<std::string> news;
+  auto add = [&news](const std::string& q) {
+    if (std::find(news.begin(), news.end(), q) == news.end()) news.push_back(q);
+  };
+  for (const TxOperationOutcome& op : result.operations) {
+    for (const PushOutcome& o : op.pushed) {
+      if (o.status == PushStatus::kQueued) add(o.queue);
+    }
+    if (op.ack.success && op.ack.lease_released) add(op.ack.queue);
+  }
+  return news;
+}
+
 }  // namespace
 
 void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
@@ -975,108 +1053,46 @@ void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done)
   if (!Admit<TxResult>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) {
     return;
   }
+  struct State {
+    Executor ex;
+    TxRequest req;
+    Completion<TxResult> done;
+  };
+  auto state = std::make_shared<State>(State{std::move(ex), std::move(req), std::move(done)});
   Loop* e = engine_.get();
-  asio::post(e->io, [e, ex = std::move(ex), req = std::move(req),
-                     done = std::move(done)]() mutable {
+  asio::post(e->io, [e, state] {
     Micros now = e->clock();
-    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
-    ArrayLiteral ack_ops, ack_txids, ack_partitions, ack_leases, ack_statuses, ack_groups,
-        ack_errors;
-    for (size_t i = 0; i < req.operations.size(); ++i) {
-      TxOperation& op = req.operations[i];
+    PushArrays pushes;
+    AckArrays acks;
+    ArrayLiteral ack_ops;  // each ack's operation index, for the refusal message
+    for (size_t i = 0; i < state->req.operations.size(); ++i) {
+      TxOperation& op = state->req.operations[i];
       if (op.kind == TxOperation::Kind::kPush) {
-        for (PushItem& item : op.items) {
-          std::string id = NewUuidV7(now);
-          if (item.transaction_id.empty()) item.transaction_id = id;
-          queues.Add(item.queue);
-          partitions.Add(item.partition);
-          ids.Add(id);
-          txids.Add(item.transaction_id);
-          traces.Add(item.trace_id);
-          payloads.Add(item.payload);
-        }
+        for (PushItem& item : op.items) pushes.Add(item, now);
       } else {
-        const AckItem& a = op.ack;
         ack_ops.Add(static_cast<int64_t>(i));
-        ack_txids.Add(a.transaction_id);
-        ack_partitions.Add(a.partition_id);
-        ack_leases.Add(a.lease_id);
-        ack_statuses.Add(int64_t{AckStatusCode(a.status)});
-        ack_groups.Add(a.group);
-        ack_errors.Add(a.error);
+        acks.Add(op.ack);
       }
     }
-    auto args = std::make_shared<const Params>(Params{
-        queues.Take(), partitions.Take(), ids.Take(), txids.Take(), traces.Take(), payloads.Take(),
-        ack_ops.Take(), ack_txids.Take(), ack_partitions.Take(), ack_leases.Take(),
-        ack_statuses.Take(), ack_groups.Take(), ack_errors.Take(), std::to_string(now)});
-    struct State {
-      Executor ex;
-      TxRequest req;
-      Completion<TxResult> done;
-    };
-    auto state = std::make_shared<State>(State{std::move(ex), std::move(req), std::move(done)});
-    // Its own statement on the pool, outside the push batcher: another request's pushes never
-    // share a statement that a refused ack of this one rolls back.
-    e->ExecWithState(sql::kTransact, std::move(args),
+    Params params;
+    pushes.AppendTo(params);
+    params.emplace_back(ack_ops.Take());
+    acks.AppendTo(params);
+    params.emplace_back(std::to_string(now));
+    // Its own statement on the pool, never through the push batcher: a refused ack of this call
+    // rolls back this call's work only.
+    e->ExecWithState(sql::kTransact, std::make_shared<const Params>(std::move(params)),
                      [e, state](Result<ResultPtr> r, const std::string& sqlstate) {
                        if (!r.ok()) {
                          Status s = sqlstate == sql::kTransactRefused
                                         ? Status::Conflict(TransactRefusal(r.status().message()))
                                         : r.status();
-                         return e->Finish<TxResult>(state->ex, std::move(state->done), s);
+                         return e->Finish<TxResult>(state->ex, std::move(state->done),
+                                                    std::move(s));
                        }
-                       Rows rows(r->get());
-                       int row = 0;
-                       auto next_row = [&](int kind) -> bool {
-                         return row < rows.size() && rows.Int(row, 0) == kind;
-                       };
-                       TxResult out;
-                       out.operations.resize(state->req.operations.size());
-                       std::vector<std::string> news;  // queues to announce
-                       auto add_news = [&news](const std::string& q) {
-                         if (std::find(news.begin(), news.end(), q) == news.end()) {
-                           news.push_back(q);
-                         }
-                       };
-                       for (size_t i = 0; i < state->req.operations.size(); ++i) {
-                         TxOperation& op = state->req.operations[i];
-                         if (op.kind != TxOperation::Kind::kPush) continue;
-                         for (PushItem& item : op.items) {
-                           if (!next_row(0)) {
-                             return e->Finish<TxResult>(
-                                 state->ex, std::move(state->done),
-                                 Status::Internal("the transaction returned too few push rows"));
-                           }
-                           PushOutcome o;
-                           o.status =
-                               rows.Int(row, 2) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
-                           o.message_id = rows.Str(row, 3);
-                           o.transaction_id = rows.Str(row, 4);
-                           o.partition_id = rows.Str(row, 5);
-                           o.queue = item.queue;
-                           o.trace_id = item.trace_id;
-                           if (o.status == PushStatus::kQueued) add_news(item.queue);
-                           out.operations[i].pushed.push_back(std::move(o));
-                           ++row;
-                         }
-                       }
-                       for (size_t i = 0; i < state->req.operations.size(); ++i) {
-                         if (state->req.operations[i].kind != TxOperation::Kind::kAck) continue;
-                         if (!next_row(1)) {
-                           return e->Finish<TxResult>(
-                               state->ex, std::move(state->done),
-                               Status::Internal("the transaction returned too few ack rows"));
-                         }
-                         AckOutcome& a = out.operations[i].ack;
-                         a.success = true;
-                         if (!rows.IsNull(row, 6)) a.queue = rows.Str(row, 6);
-                         if (!rows.IsNull(row, 7)) a.partition = rows.Str(row, 7);
-                         a.lease_released = rows.Bool(row, 8);
-                         a.dlq = rows.Bool(row, 9);
-                         if (a.lease_released) add_news(a.queue);
-                         ++row;
-                       }
+                       Result<TxResult> out = ReadTransactRows(Rows(r->get()), state->req);
+                       std::vector<std::string> news;
+                       if (out.ok()) news = TransactNews(*out);
                        e->Finish<TxResult>(state->ex, std::move(state->done), std::move(out));
                        // After the commit, as for push and ack: other instances' long polls.
                        e->Announce(std::vector<std::string_view>(news.begin(), news.end()));

@@ -225,6 +225,11 @@ std::vector<BadTransaction> BadCases() {
   std::string many_ops = "{\"operations\":[";
   for (int i = 0; i < 1001; ++i) many_ops += (i ? "," : "") + push;
   many_ops += "]}";
+  // 100,001 items over two push operations: each alone would be within the bound.
+  std::string half = "{\"type\":\"push\",\"items\":[";
+  for (int i = 0; i < 50001; ++i) half += (i ? "," : "") + std::string("{\"queue\":\"tx-limit\"}");
+  half += "]}";
+  const std::string many_items = "{\"operations\":[" + half + "," + half + "]}";
   return {
       {"NotJson", "{\"operations\": [", 400, ""},
       {"NotAnObject", "[]", 400, ""},
@@ -251,6 +256,7 @@ std::vector<BadTransaction> BadCases() {
       {"AckStatusBogus", "{\"operations\":[{\"type\":\"ack\"," + ack + ",\"status\":\"maybe\"}]}",
        400, "status"},
       {"TooManyOperations", many_ops, 413, "1000"},
+      {"TooManyPushItems", many_items, 413, "100000"},
   };
 }
 
@@ -261,7 +267,9 @@ TEST_P(BrokerBadTransactionTest, AnswersWhatIsWrongAndStoresNothing) {
   const BadTransaction& c = GetParam();
   const std::string q = UniqueName("bad");
   std::string body = c.body;
-  for (size_t at; (at = body.find("{q}")) != std::string::npos;) body.replace(at, 3, q);
+  for (size_t at = 0; (at = body.find("{q}", at)) != std::string::npos; at += q.size()) {
+    body.replace(at, 3, q);
+  }
   HttpResponse r = http().Post("/api/v1/transaction", body);
   ASSERT_TRUE(IsJsonError(r, c.status)) << body.substr(0, 300);
   const std::string message = JsonDoc(r.body).String("/error").value_or("");

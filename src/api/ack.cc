@@ -3,6 +3,7 @@
 
 #include "api/call.h"
 #include "api/decode.h"
+#include "api/items.h"
 #include "common/clock.h"
 #include "json/writer.h"
 
@@ -32,6 +33,8 @@ Status ParseAckStatus(std::string_view s, AckStatus& out) {
   }
   return Status::Ok();
 }
+
+}  // namespace
 
 // Decodes the fields of one acknowledgment. `group` is the default when the item names none.
 Status DecodeAck(ondemand::object& obj, std::string_view where, AckItem& item) {
@@ -81,6 +84,8 @@ Status DecodeAck(ondemand::object& obj, std::string_view where, AckItem& item) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 void ReplyAcks(const CallPtr& call, const std::vector<AckItem>& items,
                const std::vector<AckOutcome>& outcomes) {

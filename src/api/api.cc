@@ -24,6 +24,7 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kGet, "/api/v1/resources/queues/:queue", &HandleGetQueue);
   Add(Method::kDelete, "/api/v1/resources/queues/:queue", &HandleDeleteQueue);
   // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  Add(Method::kPost, "/api/v1/transaction", &HandleTransaction);
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====

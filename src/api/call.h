@@ -79,6 +79,7 @@ void HandleListQueues(const CallPtr& call);
 void HandleGetQueue(const CallPtr& call);
 void HandleDeleteQueue(const CallPtr& call);
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+void HandleTransaction(const CallPtr& call);  // transaction.cc
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====

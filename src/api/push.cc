@@ -3,6 +3,7 @@
 
 #include "api/call.h"
 #include "api/decode.h"
+#include "api/items.h"
 #include "common/uuid.h"
 #include "json/reader.h"
 #include "json/writer.h"
@@ -18,8 +19,10 @@ namespace {
 
 constexpr size_t kMaxItems = 100000;
 
-Status DecodeItem(size_t index, ondemand::value v, PushItem& item) {
-  std::string where = fmt::format("items[{}]", index);
+}  // namespace
+
+Status DecodePushItem(std::string_view where_text, ondemand::value v, PushItem& item) {
+  std::string where(where_text);
   ondemand::object obj;
   if (Status s = ReadObject(v, where, obj); !s.ok()) return s;
   bool has_queue = false;
@@ -57,6 +60,8 @@ Status DecodeItem(size_t index, ondemand::value v, PushItem& item) {
   return ValidateLabel(item.partition, where + ".partition");
 }
 
+namespace {
+
 Result<std::vector<PushItem>> DecodePush(std::string& body) {
   JsonBody json;
   if (Status s = json.Open(body); !s.ok()) return s;
@@ -72,7 +77,7 @@ Result<std::vector<PushItem>> DecodePush(std::string& body) {
         return Status::TooLarge(fmt::format("a push may carry at most {} items", kMaxItems));
       }
       items.emplace_back();
-      return DecodeItem(i, element, items.back());
+      return DecodePushItem(fmt::format("items[{}]", i), element, items.back());
     });
   });
   if (!s.ok()) return s;

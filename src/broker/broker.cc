@@ -414,6 +414,44 @@ Result<std::string> Broker::OpenPayload(std::string stored) const {
 }
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
+  // Every pushed item of the call goes through PreparePush in one call, then back in its place.
+  std::vector<PushItem> items;
+  for (TxOperation& op : req.operations) {
+    for (PushItem& item : op.items) items.push_back(std::move(item));
+  }
+  auto shared = std::make_shared<TxRequest>(std::move(req));
+  PreparePush(ex, std::move(items),
+              [this, ex, shared, done = std::move(done)](Result<std::vector<PushItem>> prepared) {
+                if (!prepared.ok()) return done(prepared.status());
+                size_t next = 0;
+                for (TxOperation& op : shared->operations) {
+                  for (PushItem& item : op.items) {
+                    if (next >= prepared->size()) {
+                      return done(Status::Internal("PreparePush lost pushed items"));
+                    }
+                    item = std::move((*prepared)[next++]);
+                  }
+                }
+                store_.Transaction(ex, std::move(*shared), [this, done](Result<TxResult> r) {
+                  if (r.ok()) {
+                    std::unordered_map<std::string_view, size_t> queued;
+                    std::unordered_set<std::string_view> released;
+                    for (const TxOperationOutcome& op : r->operations) {
+                      for (const PushOutcome& o : op.pushed)
+                        if (o.status == PushStatus::kQueued) ++queued[o.queue];
+                      if (op.ack.success && op.ack.lease_released) released.insert(op.ack.queue);
+                    }
+                    // A released lease wakes every waiter of its queue, which covers the
+                    // messages pushed there too.
+                    for (std::string_view q : released) Notify(std::string(q));
+                    for (const auto& [q, n] : queued)
+                      if (!released.count(q)) Notify(std::string(q), n);
+                  }
+                  done(std::move(r));
+                });
+              });
+}
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====

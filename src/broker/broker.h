@@ -74,6 +74,11 @@ class Broker {
   Result<std::string> OpenPayload(std::string stored) const;
 
   // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // An atomic transaction (semantics.md rule 6): the items of every push operation go through
+  // PreparePush, then the store runs all operations in one database transaction
+  // (Store::Transaction; a refused ack: kConflict and nothing stored). After a commit, parked long
+  // polls are woken as Push (queued messages) and Ack (released leases) wake them.
+  void Transaction(Executor ex, TxRequest req, Completion<TxResult> done);
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====

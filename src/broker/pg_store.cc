@@ -105,6 +105,48 @@ int16_t AckStatusCode(AckStatus s) {
   return 0;
 }
 
+// The parallel arrays of ordo.push's items (kPush $1..$6, also kTransact's). Add gives the item
+// its message id, a UUIDv7 at `now`, which is also its transaction id when it has none.
+struct PushArrays {
+  ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+
+  void Add(PushItem& item, Micros now) {
+    std::string id = NewUuidV7(now);
+    // Without a transaction id from the user, the message id is the transaction id.
+    if (item.transaction_id.empty()) item.transaction_id = id;
+    queues.Add(item.queue);
+    partitions.Add(item.partition);
+    ids.Add(id);
+    txids.Add(item.transaction_id);
+    traces.Add(item.trace_id);
+    payloads.Add(item.payload);
+  }
+  void AppendTo(Params& params) {
+    for (ArrayLiteral* a : {&queues, &partitions, &ids, &txids, &traces, &payloads}) {
+      params.emplace_back(a->Take());
+    }
+  }
+};
+
+// The parallel arrays of ordo.ack's items (kAck $1..$6, also kTransact's).
+struct AckArrays {
+  ArrayLiteral txids, partitions, leases, statuses, groups, errors;
+
+  void Add(const AckItem& item) {
+    txids.Add(item.transaction_id);
+    partitions.Add(item.partition_id);
+    leases.Add(item.lease_id);
+    statuses.Add(int64_t{AckStatusCode(item.status)});
+    groups.Add(item.group);
+    errors.Add(item.error);
+  }
+  void AppendTo(Params& params) {
+    for (ArrayLiteral* a : {&txids, &partitions, &leases, &statuses, &groups, &errors}) {
+      params.emplace_back(a->Take());
+    }
+  }
+};
+
 }  // namespace
 
 // ---- the engine loop ------------------------------------------------------------------------
@@ -265,7 +307,17 @@ struct PgStore::Loop {
   // Sends on the ready pool connection with the fewest statements in flight. Retries deadlocks
   // and serialization failures a bounded number of times.
   void Exec(const PreparedStatement& st, std::shared_ptr<const Params> args,
-            std::function<void(Result<ResultPtr>)> done, int attempt = 0) {
+            std::function<void(Result<ResultPtr>)> done) {
+    ExecWithState(
+        st, std::move(args),
+        [done = std::move(done)](Result<ResultPtr> r, const std::string&) { done(std::move(r)); });
+  }
+
+  // Exec whose `done` also gets the failed statement's SQLSTATE (empty on success and when the
+  // connection failed), for callers that map a SQLSTATE of their own.
+  using StateDone = std::function<void(Result<ResultPtr>, const std::string& sqlstate)>;
+  void ExecWithState(const PreparedStatement& st, std::shared_ptr<const Params> args,
+                     StateDone done, int attempt = 0) {
     std::vector<Slot*> ready;
     for (Slot& slot : slots) {
       if (!slot.listen && slot.pipeline && slot.pipeline->ready()) ready.push_back(&slot);
@@ -276,19 +328,20 @@ struct PgStore::Loop {
     for (Slot* slot : ready) {
       auto cb = [this, &st, args, done, attempt](Result<ResultPtr> r, const std::string& state) {
         if (!r.ok() && Retryable(state) && attempt < kMaxRetries) {
-          asio::post(io, [this, &st, args, done, attempt] { Exec(st, args, done, attempt + 1); });
+          asio::post(
+              io, [this, &st, args, done, attempt] { ExecWithState(st, args, done, attempt + 1); });
           return;
         }
-        done(std::move(r));
+        done(std::move(r), state);
       };
       if (slot->pipeline->Send(st.name, *args, std::move(cb))) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }
     }
-    done(ready.empty()
-             ? Status::Unavailable("the database is unreachable; retry later")
-             : Status::Unavailable("the database connections are saturated; retry later"));
+    done(ready.empty() ? Status::Unavailable("the database is unreachable; retry later")
+                       : Status::Unavailable("the database connections are saturated; retry later"),
+         std::string());
   }
 
   // ---- group commit ---------------------------------------------------------------------------
@@ -354,28 +407,19 @@ struct PgStore::Loop {
 
   void SendPushGroup(std::shared_ptr<std::vector<PushCall>> group) {
     Micros now = clock();
-    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+    PushArrays arrays;
     size_t bytes = 0;
     for (const PushCall& call : *group) {
       for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
     }
-    payloads.Reserve(bytes + 2);
+    arrays.payloads.Reserve(bytes + 2);
     for (PushCall& call : *group) {
-      for (PushItem& item : call.items) {
-        std::string id = NewUuidV7(now);
-        // Without a transaction id from the user, the message id is the transaction id.
-        if (item.transaction_id.empty()) item.transaction_id = id;
-        queues.Add(item.queue);
-        partitions.Add(item.partition);
-        ids.Add(id);
-        txids.Add(item.transaction_id);
-        traces.Add(item.trace_id);
-        payloads.Add(item.payload);
-      }
+      for (PushItem& item : call.items) arrays.Add(item, now);
     }
-    auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
-                                                      txids.Take(), traces.Take(), payloads.Take(),
-                                                      std::to_string(now)});
+    Params params;
+    arrays.AppendTo(params);
+    params.emplace_back(std::to_string(now));
+    auto args = std::make_shared<const Params>(std::move(params));
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
     Exec(sql::kPush, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
@@ -457,20 +501,14 @@ struct PgStore::Loop {
   }
 
   void SendAckGroup(std::shared_ptr<std::vector<AckCall>> group) {
-    ArrayLiteral txids, partitions, leases, statuses, groups, errors;
+    AckArrays arrays;
     for (const AckCall& call : *group) {
-      for (const AckItem& item : call.items) {
-        txids.Add(item.transaction_id);
-        partitions.Add(item.partition_id);
-        leases.Add(item.lease_id);
-        statuses.Add(int64_t{AckStatusCode(item.status)});
-        groups.Add(item.group);
-        errors.Add(item.error);
-      }
+      for (const AckItem& item : call.items) arrays.Add(item);
     }
-    auto args = std::make_shared<const Params>(Params{txids.Take(), partitions.Take(),
-                                                      leases.Take(), statuses.Take(), groups.Take(),
-                                                      errors.Take(), std::to_string(clock())});
+    Params params;
+    arrays.AppendTo(params);
+    params.emplace_back(std::to_string(clock()));
+    auto args = std::make_shared<const Params>(std::move(params));
     Exec(sql::kAck, std::move(args), [this, group](Result<ResultPtr> r) {
       if (!r.ok()) {
         for (AckCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
@@ -981,6 +1019,124 @@ void PgStore::FindQueues(Executor ex, QueueFilter filter, Completion<std::vector
 #undef ORDO_PG_ADMIT
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+namespace {
+
+// The reason ordo.transact raised ("operations[i]: ..."), without libpq's severity prefix and
+// the PL/pgSQL context lines that follow it in the error text.
+std::string TransactRefusal(const std::string& error_text) {
+  size_t at = error_text.find("operations[");
+  if (at == std::string::npos) return "the transaction was refused and rolled back";
+  size_t end = error_text.find('\n', at);
+  return error_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+// The outcomes of a committed ordo.transact, from its rows (kTransact): the push rows, one per
+// item in operation order, then the ack rows, one per ack in operation order.
+Result<TxResult> ReadTransactRows(const Rows& rows, const TxRequest& req) {
+  TxResult out;
+  out.operations.resize(req.operations.size());
+  int row = 0;
+  auto take = [&](int kind) { return row < rows.size() && rows.Int(row, 0) == kind; };
+  for (size_t i = 0; i < req.operations.size(); ++i) {
+    if (req.operations[i].kind != TxOperation::Kind::kPush) continue;
+    for (const PushItem& item : req.operations[i].items) {
+      if (!take(0)) return Status::Internal("the transaction returned too few push rows");
+      PushOutcome o;
+      o.status = rows.Int(row, 2) == 0 ? PushStatus::kQueued : PushStatus::kDuplicate;
+      o.message_id = rows.Str(row, 3);
+      o.transaction_id = rows.Str(row, 4);
+      o.partition_id = rows.Str(row, 5);
+      o.queue = item.queue;
+      o.trace_id = item.trace_id;
+      out.operations[i].pushed.push_back(std::move(o));
+      ++row;
+    }
+  }
+  for (size_t i = 0; i < req.operations.size(); ++i) {
+    if (req.operations[i].kind != TxOperation::Kind::kAck) continue;
+    if (!take(1)) return Status::Internal("the transaction returned too few ack rows");
+    AckOutcome& a = out.operations[i].ack;
+    a.success = true;
+    if (!rows.IsNull(row, 6)) a.queue = rows.Str(row, 6);
+    if (!rows.IsNull(row, 7)) a.partition = rows.Str(row, 7);
+    a.lease_released = rows.Bool(row, 8);
+    a.dlq = rows.Bool(row, 9);
+    ++row;
+  }
+  return out;
+}
+
+// The queues other instances should hear of: those with queued messages or released leases.
+std::vector<std::string> TransactNews(const TxResult& result) {
+  std::vector<std::string> news;
+  auto add = [&news](const std::string& q) {
+    if (std::find(news.begin(), news.end(), q) == news.end()) news.push_back(q);
+  };
+  for (const TxOperationOutcome& op : result.operations) {
+    for (const PushOutcome& o : op.pushed) {
+      if (o.status == PushStatus::kQueued) add(o.queue);
+    }
+    if (op.ack.success && op.ack.lease_released) add(op.ack.queue);
+  }
+  return news;
+}
+
+}  // namespace
+
+void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
+  if (!engine_) {
+    return PostCompletion<TxResult>(ex, std::move(done),
+                                    Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<TxResult>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) {
+    return;
+  }
+  struct State {
+    Executor ex;
+    TxRequest req;
+    Completion<TxResult> done;
+  };
+  auto state = std::make_shared<State>(State{std::move(ex), std::move(req), std::move(done)});
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, state] {
+    Micros now = e->clock();
+    PushArrays pushes;
+    AckArrays acks;
+    ArrayLiteral ack_ops;  // each ack's operation index, for the refusal message
+    for (size_t i = 0; i < state->req.operations.size(); ++i) {
+      TxOperation& op = state->req.operations[i];
+      if (op.kind == TxOperation::Kind::kPush) {
+        for (PushItem& item : op.items) pushes.Add(item, now);
+      } else {
+        ack_ops.Add(static_cast<int64_t>(i));
+        acks.Add(op.ack);
+      }
+    }
+    Params params;
+    pushes.AppendTo(params);
+    params.emplace_back(ack_ops.Take());
+    acks.AppendTo(params);
+    params.emplace_back(std::to_string(now));
+    // Its own statement on the pool, never through the push batcher: a refused ack of this call
+    // rolls back this call's work only.
+    e->ExecWithState(sql::kTransact, std::make_shared<const Params>(std::move(params)),
+                     [e, state](Result<ResultPtr> r, const std::string& sqlstate) {
+                       if (!r.ok()) {
+                         Status s = sqlstate == sql::kTransactRefused
+                                        ? Status::Conflict(TransactRefusal(r.status().message()))
+                                        : r.status();
+                         return e->Finish<TxResult>(state->ex, std::move(state->done),
+                                                    std::move(s));
+                       }
+                       Result<TxResult> out = ReadTransactRows(Rows(r->get()), state->req);
+                       std::vector<std::string> news;
+                       if (out.ok()) news = TransactNews(*out);
+                       e->Finish<TxResult>(state->ex, std::move(state->done), std::move(out));
+                       // After the commit, as for push and ack: other instances' long polls.
+                       e->Announce(std::vector<std::string_view>(news.begin(), news.end()));
+                     });
+  });
+}
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====

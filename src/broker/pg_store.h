@@ -59,6 +59,9 @@ class PgStore final : public Store {
       const std::string& url, const StoreOptions& options);
 
   // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // One statement (ordo.transact), sent on its own, never through the push or ack batchers: a
+  // refused ack rolls back this call's work only.
+  void Transaction(Executor ex, TxRequest req, Completion<TxResult> done) override;
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====

@@ -1118,6 +1118,37 @@ void SqliteStore::Ping(Executor ex, Completion<bool> done) {
 }
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+void SqliteStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
+  // The writer runs this job inside its own savepoint. A non-ok result rolls back that savepoint
+  // only (the other jobs of the group commit keep theirs) and drops Core's caches
+  // (Writer::Hooks::on_rollback), so partition heads that the pushes here advanced in the cache
+  // are read again from the database.
+  SubmitWrite<TxResult>(
+      std::move(ex), std::move(done),
+      [req = std::move(req)](Core& e, Connection& c) mutable -> Result<TxResult> {
+        Micros now = e.clock();
+        TxResult out;
+        out.operations.reserve(req.operations.size());
+        for (size_t i = 0; i < req.operations.size(); ++i) {
+          TxOperation& op = req.operations[i];
+          TxOperationOutcome outcome;
+          if (op.kind == TxOperation::Kind::kPush) {
+            auto pushed = e.Push(c, op.items);
+            if (!pushed.ok()) return pushed.status();
+            outcome.pushed = std::move(pushed).value();
+          } else {
+            auto acked = e.AckOne(op.ack, now);
+            if (!acked.ok()) return acked.status();
+            if (!acked->success) {
+              return Status::Conflict(fmt::format("operations[{}]: {}", i, acked->error));
+            }
+            outcome.ack = std::move(acked).value();
+          }
+          out.operations.push_back(std::move(outcome));
+        }
+        return out;
+      });
+}
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====

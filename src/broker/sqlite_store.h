@@ -49,6 +49,9 @@ class SqliteStore final : public Store {
                       Completion<std::optional<Micros>> done) override;
 
   // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // One writer job: its own savepoint inside the writer's group transaction, rolled back alone
+  // when an operation is refused.
+  void Transaction(Executor ex, TxRequest req, Completion<TxResult> done) override;
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====

@@ -22,6 +22,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include "broker/transaction.h"
 #include "broker/types.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -115,6 +116,14 @@ class Store {
   }
 
   // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // Runs the operations of `req` in order inside ONE database transaction: all of them commit,
+  // or none does. An ack that is refused ("Message not found", "Invalid or expired lease") rolls
+  // everything back and completes with kConflict, "operations[i]: <reason>" (i: the operation's
+  // position in req). A duplicate push is no failure: kDuplicate with the original message id, as
+  // in Push (also for a copy earlier in the same transaction). Other failures as Push and Ack
+  // report them (e.g. kUnavailable); they too leave nothing behind.
+  // Sequence order in each partition stays commit order, as for Push.
+  virtual void Transaction(Executor ex, TxRequest req, Completion<TxResult> done) = 0;
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====

@@ -102,6 +102,21 @@ inline constexpr PreparedStatement kNotify{
     "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
 
 // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// One transaction call as one statement (ordo.transact, migration 002). Push items over all push
+// operations in order, as kPush: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids
+// $6 payloads; acks in order, as kAck, each with its operation index: $7 operation indexes
+// $8 transaction ids $9 partition ids $10 lease ids $11 statuses $12 groups $13 errors; $14 now.
+// Rows: kind (0 push, 1 ack), idx (1-based within its kind), status, message_id, transaction_id,
+// partition_id (push columns), queue, partition, lease_released, dlq (ack columns).
+// A refused ack raises kTransactRefused, "operations[i]: <reason>": nothing is stored.
+inline constexpr PreparedStatement kTransact{
+    "transact",
+    "SELECT kind, idx, status, message_id, transaction_id, partition_id, queue, partition,"
+    " lease_released, dlq"
+    " FROM ordo.transact($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::int[], $8::text[], $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[],"
+    " $14)"};
+inline constexpr const char* kTransactRefused = "OR409";
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
@@ -120,6 +135,7 @@ inline constexpr PreparedStatement kAll[] = {
     kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
     kSelectQueuesByLabel,
     // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+    kTransact,
     // ==== end transactions ====
 
     // ==== consumer groups: #4.4 consumer groups, seek ====

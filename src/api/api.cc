@@ -28,6 +28,13 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====
+  Add(Method::kGet, "/api/v1/consumer-groups", &HandleListGroups);
+  Add(Method::kGet, "/api/v1/consumer-groups/:group", &HandleGetGroup);
+  Add(Method::kDelete, "/api/v1/consumer-groups/:group", &HandleDeleteGroup);
+  Add(Method::kDelete, "/api/v1/consumer-groups/:group/queues/:queue", &HandleDeleteGroup);
+  Add(Method::kPost, "/api/v1/consumer-groups/:group/queues/:queue/seek", &HandleSeekGroup);
+  Add(Method::kPost, "/api/v1/consumer-groups/:group/queues/:queue/partitions/:partition/seek",
+      &HandleSeekGroup);
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -83,6 +83,12 @@ void HandleTransaction(const CallPtr& call);  // transaction.cc
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+// GET /consumer-groups[/:group]; DELETE /consumer-groups/:group[/queues/:queue];
+// POST /consumer-groups/:group/queues/:queue[/partitions/:partition]/seek
+void HandleListGroups(const CallPtr& call);
+void HandleGetGroup(const CallPtr& call);
+void HandleDeleteGroup(const CallPtr& call);
+void HandleSeekGroup(const CallPtr& call);
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -455,6 +455,25 @@ void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) 
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+void Broker::SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) {
+  std::string queue = req.queue;
+  store_.SeekGroup(ex, std::move(req),
+                   [this, queue = std::move(queue), done = std::move(done)](Result<SeekOutcome> r) {
+                     if (r.ok()) Notify(queue);
+                     done(std::move(r));
+                   });
+}
+
+void Broker::DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                         Completion<std::vector<GroupDeletion>> done) {
+  store_.DeleteGroup(ex, std::move(group), std::move(queue),
+                     [this, done = std::move(done)](Result<std::vector<GroupDeletion>> r) {
+                       if (r.ok()) {
+                         for (const GroupDeletion& d : *r) Notify(d.queue);
+                       }
+                       done(std::move(r));
+                     });
+}
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -82,6 +82,11 @@ class Broker {
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====
+  // Store::SeekGroup / Store::DeleteGroup, then wake the parked polls of the queues concerned:
+  // a seek backwards (or a removed position) makes messages available again.
+  void SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done);
+  void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                   Completion<std::vector<GroupDeletion>> done);
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -1140,6 +1140,109 @@ void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done)
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+void PgStore::DescribeGroups(Executor ex, std::optional<std::string> group,
+                             Completion<std::vector<GroupQueueRow>> done) {
+  using T = std::vector<GroupQueueRow>;
+  if (!engine_)
+    return PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
+  if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return;
+  Params args = {std::move(group), std::to_string(options_.clock())};
+  Loop* e = engine_.get();
+  asio::post(
+      e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+        e->Single<T>(sql::kDescribeGroups, std::move(args), std::move(ex), std::move(done),
+                     [](const Rows& r) -> Result<T> {
+                       T out;
+                       auto opt = [&](int row, int col) {
+                         return r.IsNull(row, col) ? std::optional<Micros>()
+                                                   : std::optional<Micros>(r.Int(row, col));
+                       };
+                       for (int i = 0; i < r.size(); ++i) {
+                         GroupQueueRow& row =
+                             GroupRowFor(out, r.Text(i, 0), r.Text(i, 1), opt(i, 2), opt(i, 3));
+                         if (r.IsNull(i, 4)) continue;  // a queue without partitions
+                         GroupPartitionRow& p = row.partitions.emplace_back();
+                         p.partition_id = r.Str(i, 4);
+                         p.partition = r.Str(i, 5);
+                         p.last_seq = r.Int(i, 6);
+                         p.first_seq = r.Int(i, 7);
+                         p.position = r.Int(i, 8);
+                         p.completed_past = r.Int(i, 9);
+                         p.oldest_waiting = opt(i, 10);
+                         p.lease_id = r.OptStr(i, 11);
+                         p.lease_expires_at = r.Int(i, 12);
+                       }
+                       return out;
+                     });
+      });
+}
+
+void PgStore::SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) {
+  if (!engine_) {
+    return PostCompletion<SeekOutcome>(ex, std::move(done),
+                                       Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<SeekOutcome>(engine_->pending, options_.max_pending, engine_->closed.load(), ex,
+                          done)) {
+    return;
+  }
+  Params args = {req.group,
+                 req.queue,
+                 req.partition,
+                 std::string(req.to_end ? "true" : "false"),
+                 std::to_string(req.timestamp),
+                 std::to_string(options_.clock())};
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
+                     req = std::move(req)]() mutable {
+    e->Single<SeekOutcome>(
+        sql::kSeekGroup, std::move(args), std::move(ex), std::move(done),
+        [e, req = std::move(req)](const Rows& r) -> Result<SeekOutcome> {
+          if (r.size() != 1) return Status::Internal("seek returned no row");
+          switch (r.Int(0, 0)) {
+            case 1:
+              return Status::NotFound(fmt::format("queue '{}' does not exist", req.queue));
+            case 2:
+              return Status::NotFound(fmt::format("partition '{}' does not exist in queue '{}'",
+                                                  req.partition.value_or(""), req.queue));
+            default:
+              break;
+          }
+          // Other instances' parked polls of the queue may now have messages to deliver.
+          e->Announce({std::string_view(req.queue)});
+          return SeekOutcome{r.Int(0, 1), r.Int(0, 2)};
+        });
+  });
+}
+
+void PgStore::DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                          Completion<std::vector<GroupDeletion>> done) {
+  using T = std::vector<GroupDeletion>;
+  if (!engine_)
+    return PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed"));
+  if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return;
+  Params args = {std::move(group), std::move(queue), std::to_string(options_.clock())};
+  Loop* e = engine_.get();
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<T>(sql::kDeleteGroup, std::move(args), std::move(ex), std::move(done),
+                            [e](const Rows& r) -> Result<T> {
+                              T out;
+                              std::vector<std::string_view> queues;
+                              for (int i = 0; i < r.size(); ++i) {
+                                GroupDeletion d;
+                                d.queue = r.Str(i, 0);
+                                d.partitions = r.Int(i, 1);
+                                d.leases_ended = r.Int(i, 2);
+                                d.subscription = r.Bool(i, 3);
+                                queues.push_back(r.Text(i, 0));
+                                out.push_back(std::move(d));
+                              }
+                              if (!queues.empty()) e->Announce(queues);
+                              return out;
+                            });
+             });
+}
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

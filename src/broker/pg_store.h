@@ -65,6 +65,11 @@ class PgStore final : public Store {
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====
+  void DescribeGroups(Executor ex, std::optional<std::string> group,
+                      Completion<std::vector<GroupQueueRow>> done) override;
+  void SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) override;
+  void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                   Completion<std::vector<GroupDeletion>> done) override;
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -1152,6 +1152,154 @@ void SqliteStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> d
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+void SqliteStore::DescribeGroups(Executor ex, std::optional<std::string> group,
+                                 Completion<std::vector<GroupQueueRow>> done) {
+  Clock clock = options_.clock;
+  SubmitRead<std::vector<GroupQueueRow>>(
+      std::move(ex), std::move(done),
+      [clock, group = std::move(group)](Connection& conn) -> Result<std::vector<GroupQueueRow>> {
+        auto st = conn.Prepare(sql::kDescribeGroups);
+        if (!st.ok()) return st.status();
+        st->Bind(1, group).Bind(2, clock());
+        std::vector<GroupQueueRow> out;
+        auto opt = [&](int col) {
+          return st->IsNull(col) ? std::optional<Micros>() : std::optional<Micros>(st->Int(col));
+        };
+        while (st->Step()) {
+          GroupQueueRow& row = GroupRowFor(out, st->Text(0), st->Text(1), opt(2), opt(3));
+          if (st->IsNull(4)) continue;  // a queue without partitions
+          GroupPartitionRow& p = row.partitions.emplace_back();
+          p.partition_id = st->Text(4);
+          p.partition = st->Text(5);
+          p.last_seq = st->Int(6);
+          p.first_seq = st->Int(7);
+          p.position = st->Int(8);
+          p.completed_past = st->Int(9);
+          p.oldest_waiting = opt(10);
+          p.lease_id = st->OptText(11);
+          p.lease_expires_at = st->Int(12);
+        }
+        if (!st->status().ok()) return st->status();
+        return out;
+      });
+}
+
+void SqliteStore::SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) {
+  SubmitWrite<SeekOutcome>(
+      std::move(ex), std::move(done),
+      [req = std::move(req)](Core& e, Connection& conn) -> Result<SeekOutcome> {
+        Micros now = e.clock();
+        auto q = e.FindQueue(req.queue);
+        if (!q.ok()) return q.status();
+        if (!*q) return Status::NotFound(fmt::format("queue '{}' does not exist", req.queue));
+        const QueueRow& queue = **q;
+        std::vector<std::string> names;
+        if (req.partition) {
+          names.push_back(*req.partition);
+        } else {
+          auto list = conn.Prepare(sql::kQueuePartitionNames);
+          if (!list.ok()) return list.status();
+          list->Bind(1, queue.pk);
+          while (list->Step()) names.emplace_back(list->Text(0));
+          if (!list->status().ok()) return list->status();
+        }
+        auto clear_completions = conn.Prepare(sql::kDeleteGroupCompletions);
+        if (!clear_completions.ok()) return clear_completions.status();
+        auto clear_failures = conn.Prepare(sql::kDeleteGroupFailures);
+        if (!clear_failures.ok()) return clear_failures.status();
+
+        SeekOutcome out;
+        for (const std::string& name : names) {
+          auto p = e.FindPartition(queue, name);
+          if (!p.ok()) return p.status();
+          if (!*p) {
+            return Status::NotFound(
+                fmt::format("partition '{}' does not exist in queue '{}'", name, req.queue));
+          }
+          const PartitionRow& part = **p;
+          // The start argument is irrelevant: the position is set below.
+          auto c = e.EnsureCursor(part.pk, req.group, 0);
+          if (!c.ok()) return c.status();
+          int64_t position = part.last_seq;
+          if (!req.to_end) {
+            Statement& pos = e.st->start_position;
+            pos.Bind(1, part.pk).Bind(2, req.timestamp);
+            position = pos.Step() ? pos.Int(0) : 0;
+            Status s = pos.status();
+            pos.Reset();
+            if (!s.ok()) return s;
+          }
+          if (c->LeaseLive(now)) ++out.leases_ended;
+          c->EndLease();
+          c->eligible_at = 0;
+          c->position = position;
+          if (Status s = e.SaveCursor(part.pk, req.group, *c); !s.ok()) return s;
+          if (Status s = clear_completions->Bind(1, part.pk).Bind(2, req.group).Run(); !s.ok()) {
+            return s;
+          }
+          if (Status s = clear_failures->Bind(1, part.pk).Bind(2, req.group).Run(); !s.ok()) {
+            return s;
+          }
+          ++out.partitions;
+        }
+        return out;
+      });
+}
+
+void SqliteStore::DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                              Completion<std::vector<GroupDeletion>> done) {
+  SubmitWrite<std::vector<GroupDeletion>>(
+      std::move(ex), std::move(done),
+      [group = std::move(group), queue = std::move(queue)](
+          Core& e, Connection& conn) -> Result<std::vector<GroupDeletion>> {
+        Micros now = e.clock();
+        std::vector<std::pair<int64_t, std::string>> queues;
+        if (queue) {
+          auto q = e.FindQueue(*queue);
+          if (!q.ok()) return q.status();
+          if (*q) queues.emplace_back((*q)->pk, *queue);
+        } else {
+          auto list = conn.Prepare(sql::kGroupQueues);
+          if (!list.ok()) return list.status();
+          list->Bind(1, group);
+          while (list->Step()) queues.emplace_back(list->Int(0), std::string(list->Text(1)));
+          if (!list->status().ok()) return list->status();
+        }
+        auto counts = conn.Prepare(sql::kGroupCursorCounts);
+        if (!counts.ok()) return counts.status();
+        std::vector<Statement> deletes;
+        for (const char* text : sql::kDeleteGroupOnQueue) {
+          auto st = conn.Prepare(text);
+          if (!st.ok()) return st.status();
+          deletes.push_back(std::move(st).value());
+        }
+        std::vector<GroupDeletion> out;
+        for (const auto& [pk, name] : queues) {
+          GroupDeletion d;
+          d.queue = name;
+          counts->Bind(1, pk).Bind(2, group).Bind(3, now);
+          if (counts->Step()) {
+            d.partitions = counts->Int(0);
+            d.leases_ended = counts->Int(1);
+          }
+          Status s = counts->status();
+          counts->Reset();
+          if (!s.ok()) return s;
+          Statement& sub = e.st->select_subscription;
+          sub.Bind(1, pk).Bind(2, group);
+          d.subscription = sub.Step();
+          s = sub.status();
+          sub.Reset();
+          if (!s.ok()) return s;
+          if (d.partitions == 0 && !d.subscription) continue;
+          for (Statement& del : deletes) {
+            if (s = del.Bind(1, pk).Bind(2, group).Run(); !s.ok()) return s;
+          }
+          out.push_back(std::move(d));
+        }
+        return out;
+      });
+}
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

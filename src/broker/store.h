@@ -22,6 +22,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include "broker/consumer_groups.h"
 #include "broker/transaction.h"
 #include "broker/types.h"
 #include "common/clock.h"
@@ -127,6 +128,22 @@ class Store {
   // ==== end transactions ====
 
   // ==== consumer groups: #4.4 consumer groups, seek ====
+  // Every (group, queue) pair the store knows (a subscription row or a cursor), with one row per
+  // partition of the queue; only `group` when given. Ordered by queue, group, partition name.
+  // Each partition costs bounded index lookups, never a scan of its messages.
+  virtual void DescribeGroups(Executor ex, std::optional<std::string> group,
+                              Completion<std::vector<GroupQueueRow>> done) = 0;
+  // Moves the group's position in one partition or every partition of the queue: to the newest
+  // message (to_end) or before the first message created at or after `timestamp`. Ends the
+  // group's live leases there and clears its completion marks, failure counts and retry
+  // back-off, so that every message past the new position is delivered again, in order.
+  // kNotFound when the queue or the partition does not exist.
+  virtual void SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) = 0;
+  // Removes the group's cursors (positions, leases, completion marks, failure counts) and
+  // subscription on `queue`, or on every queue when absent. One entry per queue where something
+  // was removed; empty when the group was unknown there.
+  virtual void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
+                           Completion<std::vector<GroupDeletion>> done) = 0;
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

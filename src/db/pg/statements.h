@@ -120,6 +120,25 @@ inline constexpr const char* kTransactRefused = "OR409";
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+// $1 group (NULL: all) $2 now. One row per partition of every known (queue, group) pair, see
+// ordo.describe_groups (003_groups.sql); columns in the order of SQLite's kDescribeGroups.
+inline constexpr PreparedStatement kDescribeGroups{
+    "describe_groups",
+    "SELECT queue_name, group_name, start_from, subscribed_at, partition_id, partition_name,"
+    " last_seq, first_seq, cursor_position, completed_past, oldest_waiting, lease_id,"
+    " lease_expires_at FROM ordo.describe_groups($1, $2)"};
+
+// $1 group $2 queue $3 partition (NULL: all) $4 to end $5 timestamp $6 now.
+// status: 0 done, 1 no such queue, 2 no such partition.
+inline constexpr PreparedStatement kSeekGroup{
+    "seek_group",
+    "SELECT r_status, r_partitions, r_leases_ended FROM ordo.seek_group($1, $2, $3, $4, $5, $6)"};
+
+// $1 group $2 queue (NULL: all) $3 now. One row per queue where something was removed.
+inline constexpr PreparedStatement kDeleteGroup{
+    "delete_group",
+    "SELECT r_queue, r_partitions, r_leases_ended, r_subscription"
+    " FROM ordo.delete_group($1, $2, $3)"};
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
@@ -139,6 +158,9 @@ inline constexpr PreparedStatement kAll[] = {
     // ==== end transactions ====
 
     // ==== consumer groups: #4.4 consumer groups, seek ====
+    kDescribeGroups,
+    kSeekGroup,
+    kDeleteGroup,
     // ==== end consumer groups ====
 
     // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

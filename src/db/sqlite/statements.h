@@ -202,6 +202,82 @@ inline constexpr const char* kPing = "SELECT 1";
 // ==== end transactions ====
 
 // ==== consumer groups: #4.4 consumer groups, seek ====
+// Every known (queue, group) pair (a subscription or a cursor), one row per partition of the
+// queue (NULL partition columns for a queue without partitions). ?1 group (NULL: all) ?2 now.
+// Columns: queue, group, start_from, subscribed_at, partition id, partition name, last_seq,
+// first_seq, position, completions past the position, created_at of the first message past the
+// position, live lease id, its expiry. Bounded lookups per partition: the position of a partition
+// the group has not met yet (start after its newest message: last_seq, no scan), MIN(seq), the
+// first message after the position, the completion marks past it.
+inline constexpr const char* kDescribeGroups =
+    "WITH known(queue_pk, group_name) AS ("
+    "  SELECT s.queue_pk, s.group_name FROM subscriptions s WHERE ?1 IS NULL OR s.group_name = ?1"
+    "  UNION"
+    "  SELECT p.queue_pk, c.group_name FROM cursors c JOIN partitions p ON p.pk = c.partition_pk"
+    "   WHERE ?1 IS NULL OR c.group_name = ?1"
+    "), placed AS ("
+    "  SELECT q.name AS queue_name, k.group_name AS group_name, s.start_from AS start_from,"
+    "    s.created_at AS subscribed_at, p.pk AS ppk, p.id AS pid, p.name AS pname,"
+    "    COALESCE(p.last_seq, 0) AS last_seq,"
+    "    COALESCE(c.position, CASE"
+    "      WHEN COALESCE(s.start_from, 0) <= 0 OR p.pk IS NULL THEN 0"
+    "      WHEN p.last_at < s.start_from THEN p.last_seq"
+    "      ELSE (SELECT COALESCE(MAX(m.seq), 0) FROM messages m"
+    "             WHERE m.partition_pk = p.pk AND m.created_at < s.start_from) END) AS position,"
+    "    CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?2 THEN c.lease_id END"
+    "      AS lease_id,"
+    "    CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?2 THEN c.lease_expires_at"
+    "      ELSE 0 END AS lease_expires_at"
+    "  FROM known k JOIN queues q ON q.pk = k.queue_pk"
+    "  LEFT JOIN partitions p ON p.queue_pk = k.queue_pk"
+    "  LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = k.group_name"
+    "  LEFT JOIN subscriptions s ON s.queue_pk = k.queue_pk AND s.group_name = k.group_name"
+    ")"
+    " SELECT x.queue_name, x.group_name, x.start_from, x.subscribed_at, x.pid, x.pname,"
+    "  x.last_seq,"
+    "  COALESCE((SELECT MIN(m.seq) FROM messages m WHERE m.partition_pk = x.ppk), 0),"
+    "  x.position,"
+    "  (SELECT COUNT(*) FROM completions k WHERE k.partition_pk = x.ppk"
+    "     AND k.group_name = x.group_name AND k.seq > x.position),"
+    "  (SELECT m.created_at FROM messages m WHERE m.partition_pk = x.ppk AND m.seq > x.position"
+    "     ORDER BY m.seq LIMIT 1),"
+    "  x.lease_id, x.lease_expires_at"
+    " FROM placed x ORDER BY x.queue_name, x.group_name, x.pname";
+
+// Partitions of a queue, for a queue-wide seek.  ?1 queue_pk
+inline constexpr const char* kQueuePartitionNames =
+    "SELECT name FROM partitions WHERE queue_pk = ?1 ORDER BY pk";
+
+// A seek restarts the group's reading of a partition: no completion mark or failure count of the
+// old reading survives.  ?1 partition_pk ?2 group
+inline constexpr const char* kDeleteGroupCompletions =
+    "DELETE FROM completions WHERE partition_pk = ?1 AND group_name = ?2";
+inline constexpr const char* kDeleteGroupFailures =
+    "DELETE FROM failures WHERE partition_pk = ?1 AND group_name = ?2";
+
+// Queues where a group is known.  ?1 group
+inline constexpr const char* kGroupQueues =
+    "SELECT pk, name FROM queues WHERE pk IN ("
+    " SELECT queue_pk FROM subscriptions WHERE group_name = ?1"
+    " UNION SELECT p.queue_pk FROM cursors c JOIN partitions p ON p.pk = c.partition_pk"
+    "  WHERE c.group_name = ?1) ORDER BY name";
+
+// The group's cursors on a queue, and how many hold a live lease.  ?1 queue_pk ?2 group ?3 now
+inline constexpr const char* kGroupCursorCounts =
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?3"
+    " THEN 1 ELSE 0 END), 0) FROM cursors c JOIN partitions p ON p.pk = c.partition_pk"
+    " WHERE p.queue_pk = ?1 AND c.group_name = ?2";
+
+// Deleting a group on a queue, one statement per table.  ?1 queue_pk ?2 group
+inline constexpr const char* kDeleteGroupOnQueue[] = {
+    "DELETE FROM cursors WHERE group_name = ?2"
+    " AND partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1)",
+    "DELETE FROM completions WHERE group_name = ?2"
+    " AND partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1)",
+    "DELETE FROM failures WHERE group_name = ?2"
+    " AND partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1)",
+    "DELETE FROM subscriptions WHERE queue_pk = ?1 AND group_name = ?2",
+};
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====

@@ -251,6 +251,15 @@ Result<std::string> Broker::OpenPayload(std::string stored) const { return {std:
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+void Broker::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) {
+  store_.RequeueDeadLetters(ex, std::move(req),
+                            [this, done = std::move(done)](Result<RequeueResult> r) {
+                              if (r.ok()) {
+                                for (const std::string& q : r->queues) Notify(q);
+                              }
+                              done(std::move(r));
+                            });
+}
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -1061,7 +1061,15 @@ void PgStore::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<Req
                 e->Finish(state->first, std::move(state->second), {std::move(out)});
               });
     };
-    if (!req.ids.empty()) return requeue(std::move(req.ids));
+    if (!req.ids.empty()) {
+      // Each id once: a repeated id is requeued once and not reported missing.
+      std::vector<std::string> ids;
+      std::unordered_set<std::string_view> requested;
+      for (const std::string& id : req.ids) {
+        if (requested.insert(id).second) ids.push_back(id);
+      }
+      return requeue(std::move(ids));
+    }
     DeadLetterQuery q;
     q.filter = std::move(req.filter);
     q.limit = req.limit;

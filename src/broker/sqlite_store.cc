@@ -1167,7 +1167,12 @@ void SqliteStore::RequeueDeadLetters(Executor ex, RequeueRequest req,
   SubmitWrite<RequeueResult>(
       std::move(ex), std::move(done),
       [req = std::move(req)](Core& e, Connection& conn) -> Result<RequeueResult> {
-        std::vector<std::string> ids = req.ids;
+        // Each id once: a repeated id is requeued once and not reported missing.
+        std::vector<std::string> ids;
+        std::unordered_map<std::string_view, bool> requested;
+        for (const std::string& id : req.ids) {
+          if (requested.emplace(id, true).second) ids.push_back(id);
+        }
         if (ids.empty()) {
           DeadLetterQuery q;
           q.filter = req.filter;

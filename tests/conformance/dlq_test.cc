@@ -220,9 +220,9 @@ TEST_F(DlqTest, RequeueRedeliversToTheDeadLetteringGroupOnly) {
   std::vector<DeadLetter> dlq = AllDlq(queue);
   ASSERT_EQ(dlq.size(), 1u);
   RequeueRequest req;
-  req.ids = {dlq[0].id, "00000000-0000-7000-8000-00000000dead"};
+  req.ids = {dlq[0].id, "00000000-0000-7000-8000-00000000dead", dlq[0].id};
   RequeueResult r = Requeue(req);
-  EXPECT_EQ(r.requeued, 1);
+  EXPECT_EQ(r.requeued, 1) << "a repeated id counts once";
   EXPECT_EQ(r.not_found, (Strings{"00000000-0000-7000-8000-00000000dead"}));
   EXPECT_EQ(r.queues, (Strings{queue}));
   EXPECT_TRUE(AllDlq(queue).empty()) << "a requeued entry leaves the DLQ";

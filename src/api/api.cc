@@ -41,6 +41,12 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  Add(Method::kGet, "/api/v1/dlq", &HandleListDeadLetters);
+  Add(Method::kPost, "/api/v1/dlq/requeue", &HandleRequeueDeadLetters);
+  Add(Method::kDelete, "/api/v1/dlq/:id", &HandleDeleteDeadLetter);
+  Add(Method::kGet, "/api/v1/messages", &HandleListMessages);
+  Add(Method::kGet, "/api/v1/messages/:partitionId/:transactionId", &HandleGetMessage);
+  Add(Method::kDelete, "/api/v1/messages/:partitionId/:transactionId", &HandleDeleteMessage);
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -95,6 +95,12 @@ void HandleSeekGroup(const CallPtr& call);
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+void HandleListDeadLetters(const CallPtr& call);     // GET /dlq
+void HandleRequeueDeadLetters(const CallPtr& call);  // POST /dlq/requeue
+void HandleDeleteDeadLetter(const CallPtr& call);    // DELETE /dlq/:id
+void HandleListMessages(const CallPtr& call);        // GET /messages
+void HandleGetMessage(const CallPtr& call);          // GET /messages/:partitionId/:transactionId
+void HandleDeleteMessage(const CallPtr& call);       // DELETE the same
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

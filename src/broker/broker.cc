@@ -480,6 +480,15 @@ void Broker::DeleteGroup(Executor ex, std::string group, std::optional<std::stri
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+void Broker::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) {
+  store_.RequeueDeadLetters(ex, std::move(req),
+                            [this, done = std::move(done)](Result<RequeueResult> r) {
+                              if (r.ok()) {
+                                for (const std::string& q : r->queues) Notify(q);
+                              }
+                              done(std::move(r));
+                            });
+}
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -93,6 +93,8 @@ class Broker {
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // Store::RequeueDeadLetters, then wakes the parked long polls of every queue that got messages.
+  void RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done);
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

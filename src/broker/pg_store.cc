@@ -1249,6 +1249,270 @@ void PgStore::DeleteGroup(Executor ex, std::string group, std::optional<std::str
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+namespace {
+
+std::optional<std::string> OptMicros(const std::optional<Micros>& v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
+
+// Parameters $1..$8 of sql::kListDeadLetters.
+Params DeadLetterParams(const DeadLetterQuery& q) {
+  const DeadLetterFilter& f = q.filter;
+  return Params{
+      f.queue,
+      f.group,
+      f.partition,
+      OptMicros(f.from),
+      OptMicros(f.to),
+      q.after ? std::optional<std::string>(std::to_string(q.after->failed_at)) : std::nullopt,
+      q.after ? std::optional<std::string>(std::to_string(q.after->pk)) : std::nullopt,
+      std::to_string(q.limit + 1)};
+}
+
+DeadLetterPage ReadDeadLetterPage(const Rows& r, int64_t limit) {
+  DeadLetterPage page;
+  for (int i = 0; i < r.size(); ++i) {
+    if (static_cast<int64_t>(page.entries.size()) == limit) {
+      page.more = true;
+      break;
+    }
+    DeadLetter d;
+    d.key.pk = r.Int(i, 0);
+    d.id = r.Str(i, 1);
+    d.message_id = r.Str(i, 2);
+    d.transaction_id = r.Str(i, 3);
+    d.trace_id = r.OptStr(i, 4);
+    d.partition_id = r.Str(i, 5);
+    d.queue = r.Str(i, 6);
+    d.partition = r.Str(i, 7);
+    d.group = r.Str(i, 8);
+    d.error = r.Str(i, 9);
+    d.retry_count = r.Int(i, 10);
+    d.payload = r.Str(i, 11);
+    d.created_at = r.Int(i, 12);
+    d.failed_at = r.Int(i, 13);
+    d.key.failed_at = d.failed_at;
+    page.entries.push_back(std::move(d));
+  }
+  return page;
+}
+
+}  // namespace
+
+#define ORDO_PG_DLQ_ADMIT(T)                                                                   \
+  if (!engine_)                                                                                \
+    return PostCompletion<T>(ex, std::move(done), Status::Unavailable("the store is closed")); \
+  if (!Admit<T>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) return
+
+void PgStore::ListDeadLetters(Executor ex, DeadLetterQuery query, Completion<DeadLetterPage> done) {
+  ORDO_PG_DLQ_ADMIT(DeadLetterPage);
+  Loop* e = engine_.get();
+  int64_t limit = query.limit;
+  asio::post(e->io, [e, limit, args = DeadLetterParams(query), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    e->Single<DeadLetterPage>(
+        sql::kListDeadLetters, std::move(args), std::move(ex), std::move(done),
+        [limit](const Rows& r) -> Result<DeadLetterPage> { return ReadDeadLetterPage(r, limit); });
+  });
+}
+
+// With a filter: the matching entry ids first (one read), then ordo.dlq_requeue with them; an
+// entry removed in between is simply not requeued. Each statement is its own transaction.
+void PgStore::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) {
+  ORDO_PG_DLQ_ADMIT(RequeueResult);
+  Loop* e = engine_.get();
+  Clock clock = options_.clock;
+  asio::post(e->io, [e, clock, req = std::move(req), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    auto state = std::make_shared<std::pair<Executor, Completion<RequeueResult>>>(std::move(ex),
+                                                                                  std::move(done));
+    auto requeue = [e, clock, state](std::vector<std::string> ids) {
+      Micros now = clock();
+      ArrayLiteral id_list, new_ids;
+      for (const std::string& id : ids) {
+        id_list.Add(id);
+        new_ids.Add(NewUuidV7(now));
+      }
+      auto shared_ids = std::make_shared<std::vector<std::string>>(std::move(ids));
+      e->Exec(sql::kRequeueDeadLetters,
+              std::make_shared<const Params>(
+                  Params{id_list.Take(), new_ids.Take(), std::to_string(now)}),
+              [e, state, shared_ids](Result<ResultPtr> r) {
+                if (!r.ok()) return e->Finish(state->first, std::move(state->second), {r.status()});
+                Rows rows(r->get());
+                RequeueResult out;
+                std::unordered_set<std::string_view> requeued;
+                std::vector<std::string_view> woken;
+                for (int i = 0; i < rows.size(); ++i) {
+                  requeued.insert(rows.Text(i, 0));
+                  Loop::AddOnce(woken, rows.Text(i, 1));
+                }
+                out.requeued = rows.size();
+                for (const std::string& id : *shared_ids) {
+                  if (!requeued.count(id)) out.not_found.push_back(id);
+                }
+                for (std::string_view q : woken) out.queues.emplace_back(q);
+                // Other instances' parked polls of these queues learn of the new messages.
+                e->Announce(woken);
+                e->Finish(state->first, std::move(state->second), {std::move(out)});
+              });
+    };
+    if (!req.ids.empty()) {
+      // Each id once: a repeated id is requeued once and not reported missing.
+      std::vector<std::string> ids;
+      std::unordered_set<std::string_view> requested;
+      for (const std::string& id : req.ids) {
+        if (requested.insert(id).second) ids.push_back(id);
+      }
+      return requeue(std::move(ids));
+    }
+    DeadLetterQuery q;
+    q.filter = std::move(req.filter);
+    q.limit = req.limit;
+    int64_t limit = q.limit;
+    e->Exec(sql::kListDeadLetters, std::make_shared<const Params>(DeadLetterParams(q)),
+            [e, state, limit, requeue](Result<ResultPtr> r) {
+              if (!r.ok()) return e->Finish(state->first, std::move(state->second), {r.status()});
+              DeadLetterPage page = ReadDeadLetterPage(Rows(r->get()), limit);
+              std::vector<std::string> ids;
+              for (DeadLetter& d : page.entries) ids.push_back(std::move(d.id));
+              if (ids.empty()) {
+                return e->Finish(state->first, std::move(state->second), {RequeueResult{}});
+              }
+              requeue(std::move(ids));
+            });
+  });
+}
+
+void PgStore::DeleteDeadLetter(Executor ex, std::string id, Completion<bool> done) {
+  ORDO_PG_DLQ_ADMIT(bool);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, id = std::move(id), ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<bool>(sql::kDeleteDeadLetter, Params{std::move(id)}, std::move(ex), std::move(done),
+                    [](const Rows& r) -> Result<bool> { return r.size() > 0; });
+  });
+}
+
+void PgStore::ListMessages(Executor ex, MessageQuery query, Completion<MessagePage> done) {
+  ORDO_PG_DLQ_ADMIT(MessagePage);
+  Loop* e = engine_.get();
+  int64_t limit = query.limit;
+  Params args = {
+      query.queue,
+      query.partition,
+      query.group,
+      std::to_string(options_.clock()),
+      query.state ? std::optional<std::string>(std::to_string(static_cast<int>(*query.state)))
+                  : std::nullopt,
+      OptMicros(query.from),
+      OptMicros(query.to),
+      query.after ? std::optional<std::string>(std::to_string(query.after->partition_pk))
+                  : std::nullopt,
+      query.after ? std::optional<std::string>(std::to_string(query.after->seq)) : std::nullopt,
+      std::to_string(limit + 1)};
+  asio::post(e->io, [e, limit, args = std::move(args), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    e->Single<MessagePage>(sql::kListMessages, std::move(args), std::move(ex), std::move(done),
+                           [limit](const Rows& r) -> Result<MessagePage> {
+                             MessagePage page;
+                             for (int i = 0; i < r.size(); ++i) {
+                               if (static_cast<int64_t>(page.messages.size()) == limit) {
+                                 page.more = true;
+                                 break;
+                               }
+                               BrowsedMessage b;
+                               b.key.partition_pk = r.Int(i, 0);
+                               b.key.seq = r.Int(i, 1);
+                               Message& m = b.message;
+                               m.seq = b.key.seq;
+                               m.id = r.Str(i, 2);
+                               m.transaction_id = r.Str(i, 3);
+                               m.trace_id = r.OptStr(i, 4);
+                               m.payload = r.Str(i, 5);
+                               m.created_at = r.Int(i, 6);
+                               m.partition_id = r.Str(i, 7);
+                               m.partition = r.Str(i, 8);
+                               m.queue = r.Str(i, 9);
+                               m.retry_count = r.Int(i, 10);
+                               b.state = static_cast<MessageState>(r.Int(i, 11));
+                               page.messages.push_back(std::move(b));
+                             }
+                             return page;
+                           });
+  });
+}
+
+void PgStore::GetMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                         Completion<MessageDetail> done) {
+  ORDO_PG_DLQ_ADMIT(MessageDetail);
+  Loop* e = engine_.get();
+  Micros now = options_.clock();
+  asio::post(e->io, [e, now, partition_id = std::move(partition_id),
+                     transaction_id = std::move(transaction_id), ex = std::move(ex),
+                     done = std::move(done)]() mutable {
+    auto state = std::make_shared<std::pair<Executor, Completion<MessageDetail>>>(std::move(ex),
+                                                                                  std::move(done));
+    e->Exec(sql::kSelectMessageDetail,
+            std::make_shared<const Params>(Params{partition_id, transaction_id}),
+            [e, now, state, partition_id, transaction_id](Result<ResultPtr> mr) {
+              if (!mr.ok()) return e->Finish(state->first, std::move(state->second), {mr.status()});
+              Rows r(mr->get());
+              if (r.size() == 0) {
+                return e->Finish(state->first, std::move(state->second),
+                                 {Status::NotFound(fmt::format(
+                                     "no message with transactionId '{}' in partition '{}'",
+                                     transaction_id, partition_id))});
+              }
+              auto detail = std::make_shared<MessageDetail>();
+              detail->queue = ReadQueue(r, 0, 0);
+              Message& m = detail->message;
+              m.seq = r.Int(0, 19);
+              m.id = r.Str(0, 20);
+              m.transaction_id = r.Str(0, 21);
+              m.trace_id = r.OptStr(0, 22);
+              m.payload = r.Str(0, 23);
+              m.created_at = r.Int(0, 24);
+              std::string partition_pk = r.Str(0, 25);
+              m.partition = r.Str(0, 26);
+              std::string queue_pk = r.Str(0, 27);
+              m.partition_id = partition_id;
+              m.queue = detail->queue.name;
+              e->Exec(sql::kMessageGroupStates,
+                      std::make_shared<const Params>(Params{
+                          queue_pk, partition_pk, std::to_string(m.seq), std::to_string(now)}),
+                      [e, state, detail](Result<ResultPtr> gr) {
+                        if (!gr.ok()) {
+                          return e->Finish(state->first, std::move(state->second), {gr.status()});
+                        }
+                        Rows g(gr->get());
+                        for (int i = 0; i < g.size(); ++i) {
+                          GroupMessageState s;
+                          s.group = g.Str(i, 0);
+                          s.dead_lettered = g.Bool(i, 4);
+                          s.consumed = g.Bool(i, 1) && !s.dead_lettered;
+                          s.leased = g.Bool(i, 2);
+                          s.failures = g.Int(i, 3);
+                          detail->groups.push_back(std::move(s));
+                        }
+                        e->Finish(state->first, std::move(state->second), {std::move(*detail)});
+                      });
+            });
+  });
+}
+
+void PgStore::DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                            Completion<bool> done) {
+  ORDO_PG_DLQ_ADMIT(bool);
+  Loop* e = engine_.get();
+  asio::post(e->io, [e, args = Params{std::move(partition_id), std::move(transaction_id)},
+                     ex = std::move(ex), done = std::move(done)]() mutable {
+    e->Single<bool>(sql::kDeleteMessage, std::move(args), std::move(ex), std::move(done),
+                    [](const Rows& r) -> Result<bool> { return r.size() == 1 && r.Bool(0, 0); });
+  });
+}
+
+#undef ORDO_PG_DLQ_ADMIT
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

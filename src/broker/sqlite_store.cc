@@ -1306,6 +1306,289 @@ void SqliteStore::DeleteGroup(Executor ex, std::string group, std::optional<std:
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+namespace {
+
+void BindOptInt(Statement& st, int i, const std::optional<int64_t>& v) {
+  if (v) {
+    st.Bind(i, *v);
+  } else {
+    st.BindNull(i);
+  }
+}
+
+void BindDeadLetterFilter(Statement& st, const DeadLetterFilter& f) {
+  st.Bind(1, f.queue).Bind(2, f.group).Bind(3, f.partition);
+  BindOptInt(st, 4, f.from);
+  BindOptInt(st, 5, f.to);
+}
+
+Result<DeadLetterPage> ReadDeadLetters(Connection& conn, const DeadLetterQuery& query) {
+  auto st = conn.Prepare(sql::kListDeadLetters);
+  if (!st.ok()) return st.status();
+  BindDeadLetterFilter(*st, query.filter);
+  if (query.after) {
+    st->Bind(6, query.after->failed_at).Bind(7, query.after->pk);
+  } else {
+    st->BindNull(6).BindNull(7);
+  }
+  st->Bind(8, query.limit + 1);
+  DeadLetterPage page;
+  while (st->Step()) {
+    if (static_cast<int64_t>(page.entries.size()) == query.limit) {
+      page.more = true;
+      break;
+    }
+    DeadLetter d;
+    d.key.pk = st->Int(0);
+    d.id = st->Text(1);
+    d.message_id = st->Text(2);
+    d.transaction_id = st->Text(3);
+    d.trace_id = st->OptText(4);
+    d.partition_id = st->Text(5);
+    d.queue = st->Text(6);
+    d.partition = st->Text(7);
+    d.group = st->Text(8);
+    d.error = st->Text(9);
+    d.retry_count = st->Int(10);
+    d.payload = st->Text(11);
+    d.created_at = st->Int(12);
+    d.failed_at = st->Int(13);
+    d.key.failed_at = d.failed_at;
+    page.entries.push_back(std::move(d));
+  }
+  if (!st->status().ok()) return st->status();
+  return page;
+}
+
+}  // namespace
+
+void SqliteStore::ListDeadLetters(Executor ex, DeadLetterQuery query,
+                                  Completion<DeadLetterPage> done) {
+  SubmitRead<DeadLetterPage>(
+      std::move(ex), std::move(done),
+      [query = std::move(query)](Connection& conn) { return ReadDeadLetters(conn, query); });
+}
+
+void SqliteStore::RequeueDeadLetters(Executor ex, RequeueRequest req,
+                                     Completion<RequeueResult> done) {
+  SubmitWrite<RequeueResult>(
+      std::move(ex), std::move(done),
+      [req = std::move(req)](Core& e, Connection& conn) -> Result<RequeueResult> {
+        // Each id once: a repeated id is requeued once and not reported missing.
+        std::vector<std::string> ids;
+        std::unordered_map<std::string_view, bool> requested;
+        for (const std::string& id : req.ids) {
+          if (requested.emplace(id, true).second) ids.push_back(id);
+        }
+        if (ids.empty()) {
+          DeadLetterQuery q;
+          q.filter = req.filter;
+          q.limit = req.limit;
+          auto page = ReadDeadLetters(conn, q);
+          if (!page.ok()) return page.status();
+          for (DeadLetter& d : page->entries) ids.push_back(std::move(d.id));
+        }
+        auto select = conn.Prepare(sql::kSelectDeadLetterForRequeue);
+        auto advance = conn.Prepare(sql::kRequeueAdvanceOthers);
+        auto mark = conn.Prepare(sql::kRequeueMarkOthers);
+        auto remove = conn.Prepare(sql::kDeleteDeadLetterByPk);
+        for (auto* s : {&select, &advance, &mark, &remove}) {
+          if (!s->ok()) return s->status();
+        }
+        Micros now = e.clock();
+        RequeueResult out;
+        for (const std::string& id : ids) {
+          select->Bind(1, id);
+          if (!select->Step()) {
+            Status s = select->status();
+            select->Reset();
+            if (!s.ok()) return s;
+            out.not_found.push_back(id);
+            continue;
+          }
+          int64_t dead_pk = select->Int(0);
+          std::string partition_id(select->Text(1));
+          std::string group(select->Text(2));
+          std::optional<std::string> trace = select->OptText(3);
+          std::string payload(select->Text(4));
+          select->Reset();
+
+          auto p = e.FindPartitionById(partition_id);
+          if (!p.ok()) return p.status();
+          if (!*p) {
+            out.not_found.push_back(id);
+            continue;
+          }
+          PartitionRow& part = **p;
+          auto q = e.FindQueueByPk(part.queue_pk);
+          if (!q.ok()) return q.status();
+          int64_t seq = part.last_seq + 1;
+          Micros created = std::max(now, part.last_at);
+          std::string message_id = NewUuidV7(created);
+          Statement& ins = e.st->insert_message;
+          ins.Bind(1, part.pk).Bind(2, seq).Bind(3, message_id).Bind(4, message_id);
+          ins.Bind(5, trace).Bind(6, payload).Bind(7, created);
+          if (Status s = ins.Run(); !s.ok()) return s;
+          if (conn.changes() == 0) return Status::Internal("a requeued message id collided");
+          if (Status s =
+                  e.st->update_partition_head.Bind(1, part.pk).Bind(2, seq).Bind(3, created).Run();
+              !s.ok()) {
+            return s;
+          }
+          part.last_seq = seq;
+          part.last_at = created;
+          if (Status s = advance->Bind(1, part.pk).Bind(2, group).Bind(3, seq).Run(); !s.ok()) {
+            return s;
+          }
+          if (Status s = mark->Bind(1, part.pk).Bind(2, group).Bind(3, seq).Run(); !s.ok()) {
+            return s;
+          }
+          if (Status s = remove->Bind(1, dead_pk).Run(); !s.ok()) return s;
+          ++out.requeued;
+          const std::string& queue = (*q)->info.name;
+          if (std::find(out.queues.begin(), out.queues.end(), queue) == out.queues.end()) {
+            out.queues.push_back(queue);
+          }
+        }
+        return out;
+      });
+}
+
+void SqliteStore::DeleteDeadLetter(Executor ex, std::string id, Completion<bool> done) {
+  SubmitWrite<bool>(std::move(ex), std::move(done),
+                    [id = std::move(id)](Core&, Connection& conn) -> Result<bool> {
+                      auto st = conn.Prepare(sql::kDeleteDeadLetterById);
+                      if (!st.ok()) return st.status();
+                      if (Status s = st->Bind(1, id).Run(); !s.ok()) return s;
+                      return conn.changes() > 0;
+                    });
+}
+
+void SqliteStore::ListMessages(Executor ex, MessageQuery query, Completion<MessagePage> done) {
+  Clock clock = options_.clock;
+  SubmitRead<MessagePage>(
+      std::move(ex), std::move(done),
+      [clock, query = std::move(query)](Connection& conn) -> Result<MessagePage> {
+        auto st = conn.Prepare(sql::kListMessages);
+        if (!st.ok()) return st.status();
+        st->Bind(1, query.queue).Bind(2, query.partition).Bind(3, query.group).Bind(4, clock());
+        BindOptInt(*st, 5,
+                   query.state ? std::optional<int64_t>(static_cast<int64_t>(*query.state))
+                               : std::nullopt);
+        BindOptInt(*st, 6, query.from);
+        BindOptInt(*st, 7, query.to);
+        if (query.after) {
+          st->Bind(8, query.after->partition_pk).Bind(9, query.after->seq);
+        } else {
+          st->BindNull(8).BindNull(9);
+        }
+        st->Bind(10, query.limit + 1);
+        MessagePage page;
+        while (st->Step()) {
+          if (static_cast<int64_t>(page.messages.size()) == query.limit) {
+            page.more = true;
+            break;
+          }
+          BrowsedMessage b;
+          b.key.partition_pk = st->Int(0);
+          b.key.seq = st->Int(1);
+          Message& m = b.message;
+          m.seq = b.key.seq;
+          m.id = st->Text(2);
+          m.transaction_id = st->Text(3);
+          m.trace_id = st->OptText(4);
+          m.payload = st->Text(5);
+          m.created_at = st->Int(6);
+          m.partition_id = st->Text(7);
+          m.partition = st->Text(8);
+          m.queue = st->Text(9);
+          m.retry_count = st->Int(10);
+          b.state = static_cast<MessageState>(st->Int(11));
+          page.messages.push_back(std::move(b));
+        }
+        if (!st->status().ok()) return st->status();
+        return page;
+      });
+}
+
+void SqliteStore::GetMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                             Completion<MessageDetail> done) {
+  Clock clock = options_.clock;
+  SubmitRead<MessageDetail>(
+      std::move(ex), std::move(done),
+      [clock, partition_id = std::move(partition_id),
+       transaction_id = std::move(transaction_id)](Connection& conn) -> Result<MessageDetail> {
+        auto st = conn.Prepare(sql::kSelectMessageDetail);
+        if (!st.ok()) return st.status();
+        st->Bind(1, partition_id).Bind(2, transaction_id);
+        if (!st->Step()) {
+          if (!st->status().ok()) return st->status();
+          return Status::NotFound(
+              fmt::format("no message with transactionId '{}' in partition '{}'", transaction_id,
+                          partition_id));
+        }
+        MessageDetail d;
+        QueueRow q = ReadQueueRow(*st);
+        d.queue = q.info;
+        Message& m = d.message;
+        m.seq = st->Int(20);
+        m.id = st->Text(21);
+        m.transaction_id = st->Text(22);
+        m.trace_id = st->OptText(23);
+        m.payload = st->Text(24);
+        m.created_at = st->Int(25);
+        int64_t partition_pk = st->Int(26);
+        m.partition = st->Text(27);
+        m.partition_id = partition_id;
+        m.queue = q.info.name;
+        st->Reset();
+
+        auto groups = conn.Prepare(sql::kMessageGroupStates);
+        if (!groups.ok()) return groups.status();
+        groups->Bind(1, q.pk).Bind(2, partition_pk).Bind(3, m.seq).Bind(4, clock());
+        while (groups->Step()) {
+          GroupMessageState g;
+          g.group = groups->Text(0);
+          g.dead_lettered = groups->Int(4) != 0;
+          g.consumed = groups->Int(1) != 0 && !g.dead_lettered;
+          g.leased = groups->Int(2) != 0;
+          g.failures = groups->Int(3);
+          d.groups.push_back(std::move(g));
+        }
+        if (!groups->status().ok()) return groups->status();
+        return d;
+      });
+}
+
+void SqliteStore::DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                                Completion<bool> done) {
+  SubmitWrite<bool>(
+      std::move(ex), std::move(done),
+      [partition_id = std::move(partition_id), transaction_id = std::move(transaction_id)](
+          Core& e, Connection& conn) -> Result<bool> {
+        auto p = e.FindPartitionById(partition_id);
+        if (!p.ok()) return p.status();
+        if (!*p) return false;
+        const int64_t partition_pk = (*p)->pk;
+        Statement& find = e.st->find_message;
+        find.Bind(1, partition_pk).Bind(2, transaction_id);
+        if (!find.Step()) {
+          Status s = find.status();
+          find.Reset();
+          if (!s.ok()) return s;
+          return false;
+        }
+        int64_t seq = find.Int(0);
+        find.Reset();
+        for (const char* text : {sql::kDeleteMessageAdvance, sql::kDeleteMessageMark,
+                                 sql::kDeleteMessageFailures, sql::kDeleteMessageRow}) {
+          auto st = conn.Prepare(text);
+          if (!st.ok()) return st.status();
+          if (Status s = st->Bind(1, partition_pk).Bind(2, seq).Run(); !s.ok()) return s;
+        }
+        return true;
+      });
+}
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -66,6 +66,15 @@ class SqliteStore final : public Store {
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  void ListDeadLetters(Executor ex, DeadLetterQuery query,
+                       Completion<DeadLetterPage> done) override;
+  void RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) override;
+  void DeleteDeadLetter(Executor ex, std::string id, Completion<bool> done) override;
+  void ListMessages(Executor ex, MessageQuery query, Completion<MessagePage> done) override;
+  void GetMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                  Completion<MessageDetail> done) override;
+  void DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                     Completion<bool> done) override;
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

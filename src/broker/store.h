@@ -22,6 +22,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include "broker/browse.h"
 #include "broker/consumer_groups.h"
 #include "broker/transaction.h"
 #include "broker/types.h"
@@ -150,6 +151,26 @@ class Store {
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // One page of dead letters matching the filter, after `query.after`, in (failed_at, pk) order.
+  virtual void ListDeadLetters(Executor ex, DeadLetterQuery query,
+                               Completion<DeadLetterPage> done) = 0;
+  // Stores each entry's message again at the tail of its partition (a new message id and a new
+  // transactionId, payload and traceId kept), for the group that dead-lettered it only: every
+  // other group with a position in the partition has the copy marked done. The entries leave the
+  // DLQ. One transaction per call.
+  virtual void RequeueDeadLetters(Executor ex, RequeueRequest req,
+                                  Completion<RequeueResult> done) = 0;
+  // true when the entry existed.
+  virtual void DeleteDeadLetter(Executor ex, std::string id, Completion<bool> done) = 0;
+  // One page of stored messages, in (partition_pk, seq) order, with their state for query.group.
+  virtual void ListMessages(Executor ex, MessageQuery query, Completion<MessagePage> done) = 0;
+  // kNotFound when the partition or the message does not exist.
+  virtual void GetMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                          Completion<MessageDetail> done) = 0;
+  // Removes the message; true when it existed. Every group that had not passed it counts it as
+  // done (a hole in the sequence is never waited for).
+  virtual void DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
+                             Completion<bool> done) = 0;
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -145,6 +145,100 @@ inline constexpr PreparedStatement kDeleteGroup{
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// A page of dead letters in (failed_at, pk) order; every filter optional (NULL):
+//   $1 queue name  $2 group  $3 partition name  $4 failed_at from  $5 failed_at to (inclusive)
+//   $6 $7 keyset: after (failed_at, pk)  $8 limit
+inline constexpr PreparedStatement kListDeadLetters{
+    "list_dead_letters",
+    "SELECT d.pk, d.id, d.message_id, d.transaction_id, d.trace_id, p.id, q.name, p.name,"
+    "  d.group_name, d.error, d.retry_count, d.payload, d.created_at, d.failed_at"
+    " FROM ordo.dead_letters d JOIN ordo.partitions p ON p.pk = d.partition_pk"
+    " JOIN ordo.queues q ON q.pk = d.queue_pk"
+    " WHERE ($1::text IS NULL OR q.name = $1) AND ($2::text IS NULL OR d.group_name = $2)"
+    "   AND ($3::text IS NULL OR p.name = $3) AND ($4::bigint IS NULL OR d.failed_at >= $4)"
+    "   AND ($5::bigint IS NULL OR d.failed_at <= $5)"
+    "   AND ($6::bigint IS NULL OR (d.failed_at, d.pk) > ($6, $7::bigint))"
+    " ORDER BY d.failed_at, d.pk LIMIT $8"};
+
+// $1 entry ids $2 new message ids (one per entry) $3 now; see ordo.dlq_requeue.
+inline constexpr PreparedStatement kRequeueDeadLetters{
+    "dlq_requeue", "SELECT id, queue FROM ordo.dlq_requeue($1::text[], $2::text[], $3)"};
+
+inline constexpr PreparedStatement kDeleteDeadLetter{
+    "dlq_delete", "DELETE FROM ordo.dead_letters WHERE id = $1 RETURNING pk"};
+
+// $1 partition id $2 transaction id; see ordo.delete_message.
+inline constexpr PreparedStatement kDeleteMessage{"delete_message",
+                                                  "SELECT ordo.delete_message($1, $2)"};
+
+// A page of messages in (partition_pk, seq) order with their state for group $3:
+// 0 pending, 1 processing (under a live lease), 2 completed, 3 dead-lettered.
+//   $1 queue name  $2 partition name  $3 group  $4 now  $5 state  $6 created_at from
+//   $7 created_at to (inclusive)  $8 $9 keyset: after (partition_pk, seq)  $10 limit
+inline constexpr PreparedStatement kListMessages{
+    "list_messages",
+    "SELECT ppk, seq, id, transaction_id, trace_id, payload, created_at, pid, pname, qname,"
+    "  retry_count, state FROM ("
+    " SELECT m.partition_pk AS ppk, m.seq AS seq, m.id AS id, m.transaction_id AS transaction_id,"
+    "  m.trace_id AS trace_id, m.payload AS payload, m.created_at AS created_at, p.id AS pid,"
+    "  p.name AS pname, q.name AS qname,"
+    "  coalesce((SELECT f.count FROM ordo.failures f WHERE f.partition_pk = m.partition_pk"
+    "            AND f.group_name = $3 AND f.seq = m.seq), 0) AS retry_count,"
+    "  CASE"
+    "   WHEN EXISTS (SELECT 1 FROM ordo.dead_letters d WHERE d.partition_pk = m.partition_pk"
+    "                AND d.group_name = $3 AND d.seq = m.seq) THEN 3"
+    "   WHEN m.seq <= coalesce(c.position, 0) OR EXISTS (SELECT 1 FROM ordo.completions k"
+    "        WHERE k.partition_pk = m.partition_pk AND k.group_name = $3 AND k.seq = m.seq)"
+    "     THEN 2"
+    "   WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $4 AND m.seq <= c.lease_last_seq"
+    "     THEN 1"
+    "   ELSE 0 END AS state"
+    " FROM ordo.messages m JOIN ordo.partitions p ON p.pk = m.partition_pk"
+    " JOIN ordo.queues q ON q.pk = p.queue_pk"
+    " LEFT JOIN ordo.cursors c ON c.partition_pk = m.partition_pk AND c.group_name = $3::text"
+    " WHERE ($1::text IS NULL OR q.name = $1) AND ($2::text IS NULL OR p.name = $2)"
+    "   AND ($6::bigint IS NULL OR m.created_at >= $6)"
+    "   AND ($7::bigint IS NULL OR m.created_at <= $7)"
+    "   AND ($8::bigint IS NULL OR (m.partition_pk, m.seq) > ($8, $9::bigint))"
+    ") x WHERE $5::int IS NULL OR state = $5 ORDER BY ppk, seq LIMIT $10"};
+
+// One message with its queue: the queue columns (as kSelectQueues), then seq, id,
+// transaction_id, trace_id, payload, created_at, partition pk, partition name, queue pk.
+//   $1 partition id  $2 transaction id
+inline constexpr PreparedStatement kSelectMessageDetail{
+    "message_detail",
+    "SELECT q.id, q.name, q.namespace, q.task, q.created_at, q.lease_time_s, q.retry_limit,"
+    " q.retry_delay_ms, q.retry_backoff, q.retry_delay_max_ms, q.delayed_processing_s,"
+    " q.window_buffer_s, q.max_size, q.retention_s, q.completed_retention_s, q.max_wait_time_s,"
+    " q.dedup_window_s, q.priority, q.encryption_enabled,"
+    " m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at, p.pk, p.name, q.pk"
+    " FROM ordo.partitions p JOIN ordo.messages m ON m.partition_pk = p.pk"
+    " JOIN ordo.queues q ON q.pk = p.queue_pk WHERE p.id = $1 AND m.transaction_id = $2"};
+
+// Every group known on queue $1 (a cursor in any partition, a subscription, or a dead letter of
+// this message) and its state for message (partition $2, seq $3) at $4 = now:
+// name, done, leased, failures, dead-lettered.
+inline constexpr PreparedStatement kMessageGroupStates{
+    "message_group_states",
+    "SELECT g.name,"
+    "  coalesce(c.position >= $3, false) OR EXISTS (SELECT 1 FROM ordo.completions k"
+    "       WHERE k.partition_pk = $2 AND k.group_name = g.name AND k.seq = $3),"
+    "  coalesce(c.lease_id IS NOT NULL AND c.lease_expires_at > $4 AND c.position < $3"
+    "        AND c.lease_last_seq >= $3, false) AND NOT EXISTS (SELECT 1 FROM ordo.completions k"
+    "       WHERE k.partition_pk = $2 AND k.group_name = g.name AND k.seq = $3),"
+    "  coalesce((SELECT f.count FROM ordo.failures f WHERE f.partition_pk = $2"
+    "            AND f.group_name = g.name AND f.seq = $3),"
+    "           (SELECT max(d.retry_count) FROM ordo.dead_letters d WHERE d.partition_pk = $2"
+    "            AND d.group_name = g.name AND d.seq = $3), 0),"
+    "  EXISTS (SELECT 1 FROM ordo.dead_letters d WHERE d.partition_pk = $2"
+    "          AND d.group_name = g.name AND d.seq = $3)"
+    " FROM (SELECT c2.group_name AS name FROM ordo.cursors c2 JOIN ordo.partitions p2"
+    "         ON p2.pk = c2.partition_pk WHERE p2.queue_pk = $1::bigint"
+    "       UNION SELECT s.group_name FROM ordo.subscriptions s WHERE s.queue_pk = $1"
+    "       UNION SELECT d.group_name FROM ordo.dead_letters d WHERE d.partition_pk = $2::bigint"
+    "         AND d.seq = $3::bigint) g"
+    " LEFT JOIN ordo.cursors c ON c.partition_pk = $2 AND c.group_name = g.name"
+    " ORDER BY g.name"};
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
@@ -167,6 +261,8 @@ inline constexpr PreparedStatement kAll[] = {
     // ==== end lifecycle ====
 
     // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+    kListDeadLetters, kRequeueDeadLetters, kDeleteDeadLetter, kDeleteMessage, kListMessages,
+    kSelectMessageDetail, kMessageGroupStates,
     // ==== end dlq and browsing ====
 
     // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

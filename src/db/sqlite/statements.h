@@ -284,6 +284,119 @@ inline constexpr const char* kDeleteGroupOnQueue[] = {
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// A page of dead letters in (failed_at, pk) order. Every filter is optional (NULL):
+//   ?1 queue name  ?2 group  ?3 partition name  ?4 failed_at from  ?5 failed_at to (inclusive)
+//   ?6 ?7 keyset: after (failed_at, pk)  ?8 limit
+inline constexpr const char* kListDeadLetters =
+    "SELECT d.pk, d.id, d.message_id, d.transaction_id, d.trace_id, p.id, q.name, p.name,"
+    "  d.group_name, d.error, d.retry_count, d.payload, d.created_at, d.failed_at"
+    " FROM dead_letters d JOIN partitions p ON p.pk = d.partition_pk"
+    " JOIN queues q ON q.pk = d.queue_pk"
+    " WHERE (?1 IS NULL OR q.name = ?1) AND (?2 IS NULL OR d.group_name = ?2)"
+    "   AND (?3 IS NULL OR p.name = ?3) AND (?4 IS NULL OR d.failed_at >= ?4)"
+    "   AND (?5 IS NULL OR d.failed_at <= ?5)"
+    "   AND (?6 IS NULL OR d.failed_at > ?6 OR (d.failed_at = ?6 AND d.pk > ?7))"
+    " ORDER BY d.failed_at, d.pk LIMIT ?8";
+
+// The entry to requeue: ?1 entry id.
+inline constexpr const char* kSelectDeadLetterForRequeue =
+    "SELECT d.pk, p.id, d.group_name, d.trace_id, d.payload FROM dead_letters d"
+    " JOIN partitions p ON p.pk = d.partition_pk WHERE d.id = ?1";
+
+// Requeue: the copy at seq ?3 of partition ?1 is done for every group but ?2 (the one that
+// dead-lettered it); a group standing just before it moves over it.
+inline constexpr const char* kRequeueAdvanceOthers =
+    "UPDATE cursors SET position = ?3"
+    " WHERE partition_pk = ?1 AND group_name <> ?2 AND position = ?3 - 1";
+inline constexpr const char* kRequeueMarkOthers =
+    "INSERT OR IGNORE INTO completions (partition_pk, group_name, seq)"
+    " SELECT partition_pk, group_name, ?3 FROM cursors"
+    " WHERE partition_pk = ?1 AND group_name <> ?2 AND position < ?3";
+
+inline constexpr const char* kDeleteDeadLetterByPk = "DELETE FROM dead_letters WHERE pk = ?1";
+inline constexpr const char* kDeleteDeadLetterById = "DELETE FROM dead_letters WHERE id = ?1";
+
+// Message deletion, partition ?1, seq ?2: a group standing just before it moves over it (its
+// lease ends when that was the last message it covered); any other group that has not passed it
+// gets a completion row, so the hole never holds a position back.
+inline constexpr const char* kDeleteMessageAdvance =
+    "UPDATE cursors SET position = ?2,"
+    "  lease_id = CASE WHEN lease_last_seq <= ?2 THEN NULL ELSE lease_id END,"
+    "  lease_expires_at = CASE WHEN lease_last_seq <= ?2 THEN 0 ELSE lease_expires_at END,"
+    "  lease_last_seq = CASE WHEN lease_last_seq <= ?2 THEN 0 ELSE lease_last_seq END"
+    " WHERE partition_pk = ?1 AND position = ?2 - 1";
+inline constexpr const char* kDeleteMessageMark =
+    "INSERT OR IGNORE INTO completions (partition_pk, group_name, seq)"
+    " SELECT partition_pk, group_name, ?2 FROM cursors WHERE partition_pk = ?1 AND position < ?2";
+inline constexpr const char* kDeleteMessageFailures =
+    "DELETE FROM failures WHERE partition_pk = ?1 AND seq = ?2";
+inline constexpr const char* kDeleteMessageRow =
+    "DELETE FROM messages WHERE partition_pk = ?1 AND seq = ?2";
+
+// A page of messages in (partition_pk, seq) order with their state for group ?3:
+// 0 pending, 1 processing (under a live lease), 2 completed, 3 dead-lettered.
+//   ?1 queue name  ?2 partition name  ?3 group  ?4 now  ?5 state  ?6 created_at from
+//   ?7 created_at to (inclusive)  ?8 ?9 keyset: after (partition_pk, seq)  ?10 limit
+inline constexpr const char* kListMessages =
+    "SELECT ppk, seq, id, transaction_id, trace_id, payload, created_at, pid, pname, qname,"
+    "  retry_count, state FROM ("
+    " SELECT m.partition_pk AS ppk, m.seq AS seq, m.id AS id, m.transaction_id AS transaction_id,"
+    "  m.trace_id AS trace_id, m.payload AS payload, m.created_at AS created_at, p.id AS pid,"
+    "  p.name AS pname, q.name AS qname,"
+    "  COALESCE((SELECT f.count FROM failures f WHERE f.partition_pk = m.partition_pk"
+    "            AND f.group_name = ?3 AND f.seq = m.seq), 0) AS retry_count,"
+    "  CASE"
+    "   WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.partition_pk = m.partition_pk"
+    "                AND d.group_name = ?3 AND d.seq = m.seq) THEN 3"
+    "   WHEN m.seq <= COALESCE(c.position, 0) OR EXISTS (SELECT 1 FROM completions k"
+    "        WHERE k.partition_pk = m.partition_pk AND k.group_name = ?3 AND k.seq = m.seq)"
+    "     THEN 2"
+    "   WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?4 AND m.seq <= c.lease_last_seq"
+    "     THEN 1"
+    "   ELSE 0 END AS state"
+    " FROM messages m JOIN partitions p ON p.pk = m.partition_pk"
+    " JOIN queues q ON q.pk = p.queue_pk"
+    " LEFT JOIN cursors c ON c.partition_pk = m.partition_pk AND c.group_name = ?3"
+    " WHERE (?1 IS NULL OR q.name = ?1) AND (?2 IS NULL OR p.name = ?2)"
+    "   AND (?6 IS NULL OR m.created_at >= ?6) AND (?7 IS NULL OR m.created_at <= ?7)"
+    "   AND (?8 IS NULL OR m.partition_pk > ?8 OR (m.partition_pk = ?8 AND m.seq > ?9))"
+    ") WHERE ?5 IS NULL OR state = ?5 ORDER BY ppk, seq LIMIT ?10";
+
+// One message with its queue: the queue columns (as kSelectQueueByName), then seq, id,
+// transaction_id, trace_id, payload, created_at, partition pk, partition name.
+//   ?1 partition id  ?2 transaction id
+inline constexpr const char* kSelectMessageDetail =
+    "SELECT q.pk, q.id, q.name, q.namespace, q.task, q.created_at, q.lease_time_s, q.retry_limit,"
+    " q.retry_delay_ms, q.retry_backoff, q.retry_delay_max_ms, q.delayed_processing_s,"
+    " q.window_buffer_s, q.max_size, q.retention_s, q.completed_retention_s, q.max_wait_time_s,"
+    " q.dedup_window_s, q.priority, q.encryption_enabled,"
+    " m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at, p.pk, p.name"
+    " FROM partitions p JOIN messages m ON m.partition_pk = p.pk"
+    " JOIN queues q ON q.pk = p.queue_pk WHERE p.id = ?1 AND m.transaction_id = ?2";
+
+// Every group known on queue ?1 (a cursor in any partition, a subscription, or a dead letter of
+// this message) and its state for message (partition ?2, seq ?3) at ?4 = now:
+// name, done, leased, failures, dead-lettered.
+inline constexpr const char* kMessageGroupStates =
+    "SELECT g.name,"
+    "  CASE WHEN c.position >= ?3 OR EXISTS (SELECT 1 FROM completions k"
+    "       WHERE k.partition_pk = ?2 AND k.group_name = g.name AND k.seq = ?3) THEN 1 ELSE 0 END,"
+    "  CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?4 AND c.position < ?3"
+    "        AND c.lease_last_seq >= ?3 AND NOT EXISTS (SELECT 1 FROM completions k"
+    "       WHERE k.partition_pk = ?2 AND k.group_name = g.name AND k.seq = ?3) THEN 1 ELSE 0 END,"
+    "  COALESCE((SELECT f.count FROM failures f WHERE f.partition_pk = ?2"
+    "            AND f.group_name = g.name AND f.seq = ?3),"
+    "           (SELECT MAX(d.retry_count) FROM dead_letters d WHERE d.partition_pk = ?2"
+    "            AND d.group_name = g.name AND d.seq = ?3), 0),"
+    "  EXISTS (SELECT 1 FROM dead_letters d WHERE d.partition_pk = ?2 AND d.group_name = g.name"
+    "          AND d.seq = ?3)"
+    " FROM (SELECT c2.group_name AS name FROM cursors c2 JOIN partitions p2"
+    "         ON p2.pk = c2.partition_pk WHERE p2.queue_pk = ?1"
+    "       UNION SELECT s.group_name FROM subscriptions s WHERE s.queue_pk = ?1"
+    "       UNION SELECT d.group_name FROM dead_letters d WHERE d.partition_pk = ?2"
+    "         AND d.seq = ?3) g"
+    " LEFT JOIN cursors c ON c.partition_pk = ?2 AND c.group_name = g.name"
+    " ORDER BY g.name";
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====

@@ -91,6 +91,7 @@ void Broker::Push(Executor ex, std::vector<PushItem> items,
   store_.Push(ex, std::move(items),
               [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
                 if (r.ok()) {
+                  CountPushed(*r);
                   std::unordered_map<std::string_view, size_t> queued;
                   for (const PushOutcome& o : *r)
                     if (o.status == PushStatus::kQueued) ++queued[o.queue];
@@ -102,6 +103,7 @@ void Broker::Push(Executor ex, std::vector<PushItem> items,
 
 void Broker::Ack(Executor ex, std::vector<AckItem> items,
                  Completion<std::vector<AckOutcome>> done) {
+  done = CountingAcks(std::move(done), items);
   store_.Ack(ex, std::move(items),
              [this, done = std::move(done)](Result<std::vector<AckOutcome>> r) {
                if (r.ok()) {
@@ -117,6 +119,7 @@ void Broker::Ack(Executor ex, std::vector<AckItem> items,
 
 void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
                  Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone) {
+  done = CountingPops(std::move(done), req.auto_ack);
   if (!wait) {
     store_.Pop(std::move(ex), std::move(req), std::move(done));
     return;
@@ -254,6 +257,84 @@ Result<std::string> Broker::OpenPayload(std::string stored) const { return {std:
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+namespace {
+
+// Flow counts per queue of one call; calls rarely touch more than one or two queues.
+class PerQueueCounts {
+ public:
+  FlowCounts& For(std::string_view queue) {
+    for (auto& [q, c] : entries_)
+      if (q == queue) return c;
+    return entries_.emplace_back(queue, FlowCounts{}).second;
+  }
+  void AddTo(StatsRecorder& stats) const {
+    for (const auto& [q, c] : entries_) stats.Add(q, c);
+  }
+
+ private:
+  std::vector<std::pair<std::string_view, FlowCounts>> entries_;
+};
+
+}  // namespace
+
+void Broker::StartStats(StatsRecorderOptions options) {
+  stats_ = std::make_unique<StatsRecorder>(store_, std::move(options));
+  stats_->Start();
+}
+
+void Broker::StopStats(std::chrono::milliseconds timeout) {
+  if (stats_) stats_->Stop(timeout);
+}
+
+void Broker::CountPushed(const std::vector<PushOutcome>& outcomes) {
+  if (!stats_) return;
+  PerQueueCounts counts;
+  for (const PushOutcome& o : outcomes) {
+    if (o.status == PushStatus::kQueued) ++counts.For(o.queue).pushed;
+    if (o.status == PushStatus::kDuplicate) ++counts.For(o.queue).duplicates;
+  }
+  counts.AddTo(*stats_);
+}
+
+Completion<PopResult> Broker::CountingPops(Completion<PopResult> done, bool auto_ack) {
+  if (!stats_) return done;
+  return [stats = stats_.get(), auto_ack, done = std::move(done)](Result<PopResult> r) {
+    if (r.ok() && r->kind == PopKind::kMessages) {
+      PerQueueCounts counts;
+      for (const Message& m : r->messages) {
+        FlowCounts& c = counts.For(m.queue);
+        ++c.delivered;
+        if (auto_ack) ++c.completed;  // done at delivery
+      }
+      counts.AddTo(*stats);
+    }
+    done(std::move(r));
+  };
+}
+
+Completion<std::vector<AckOutcome>> Broker::CountingAcks(Completion<std::vector<AckOutcome>> done,
+                                                         const std::vector<AckItem>& items) {
+  if (!stats_) return done;
+  std::vector<AckStatus> statuses;
+  statuses.reserve(items.size());
+  for (const AckItem& item : items) statuses.push_back(item.status);
+  return [stats = stats_.get(), statuses = std::move(statuses),
+          done = std::move(done)](Result<std::vector<AckOutcome>> r) {
+    if (r.ok()) {
+      PerQueueCounts counts;
+      for (size_t i = 0; i < r->size() && i < statuses.size(); ++i) {
+        const AckOutcome& o = (*r)[i];
+        if (!o.success) continue;
+        FlowCounts& c = counts.For(o.queue);
+        if (statuses[i] == AckStatus::kCompleted) ++c.completed;
+        if (statuses[i] == AckStatus::kFailed) ++c.failed;
+        if (o.dlq) ++c.dead_lettered;
+      }
+      counts.AddTo(*stats);
+    }
+    done(std::move(r));
+  };
+}
 // ==== end status ====
 
 }  // namespace ordo::broker

@@ -955,6 +955,48 @@ void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> do
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+namespace {
+
+Result<std::vector<StatsRow>> DecodeStatsRows(const Rows& r) {
+  std::vector<StatsRow> out;
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    StatsRow row;
+    row.queue = r.Str(i, 0);
+    row.bucket = r.Int(i, 1);
+    FlowCounts& n = row.counts;
+    n.pushed = r.Int(i, 2);
+    n.duplicates = r.Int(i, 3);
+    n.delivered = r.Int(i, 4);
+    n.completed = r.Int(i, 5);
+    n.failed = r.Int(i, 6);
+    n.dead_lettered = r.Int(i, 7);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+// Rows of sql::kOverview: one per partition (or per queue without partitions), by queue name.
+Result<std::vector<QueueSummary>> DecodeOverview(const Rows& r) {
+  std::vector<QueueSummary> out;
+  for (int i = 0; i < r.size(); ++i) {
+    if (out.empty() || out.back().info.id != r.Text(i, 0)) {
+      out.push_back(QueueSummary{ReadQueue(r, i, 0), 0, {}});
+    }
+    if (r.IsNull(i, 19)) continue;  // a queue without partitions
+    QueueSummary& q = out.back();
+    ++q.partitions;
+    if (r.Text(i, 20) == kDefaultPartition) q.info.default_partition_id = r.Str(i, 19);
+    PartitionTallies t =
+        TalliesFromSequences(r.Int(i, 22), r.Int(i, 21), r.Int(i, 23), r.Int(i, 24), r.Int(i, 25),
+                             r.Int(i, 26), r.Int(i, 27));
+    AddCounts(q.messages, CountsFromTallies(t));
+  }
+  return out;
+}
+
+}  // namespace
+
 void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<size_t> done) {
   if (cells.empty()) return PostCompletion<size_t>(ex, std::move(done), size_t{0});
   if (!engine_) {
@@ -984,8 +1026,7 @@ void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<s
   Loop* e = engine_.get();
   asio::post(e->io,
              [e, n, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
-               e->Single<size_t>(sql::kFlushStats, std::move(args), std::move(ex),
-                                 std::move(done),
+               e->Single<size_t>(sql::kFlushStats, std::move(args), std::move(ex), std::move(done),
                                  [n](const Rows&) -> Result<size_t> { return n; });
              });
 }
@@ -995,37 +1036,18 @@ void PgStore::ReadStats(Executor ex, StatsQuery query, Completion<std::vector<St
     return PostCompletion<std::vector<StatsRow>>(ex, std::move(done),
                                                  Status::Unavailable("the store is closed"));
   }
-  if (!Admit<std::vector<StatsRow>>(engine_->pending, options_.max_pending,
-                                    engine_->closed.load(), ex, done)) {
+  if (!Admit<std::vector<StatsRow>>(engine_->pending, options_.max_pending, engine_->closed.load(),
+                                    ex, done)) {
     return;
   }
-  Params args = {std::to_string(query.from), std::to_string(query.to),
-                 std::to_string(query.bucket), query.queue,
-                 std::string(query.per_queue ? "true" : "false")};
+  Params args = {std::to_string(query.from), std::to_string(query.to), std::to_string(query.bucket),
+                 query.queue, std::string(query.per_queue ? "true" : "false")};
   Loop* e = engine_.get();
-  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex),
-                     done = std::move(done)]() mutable {
-    e->Single<std::vector<StatsRow>>(
-        sql::kReadStats, std::move(args), std::move(ex), std::move(done),
-        [](const Rows& r) -> Result<std::vector<StatsRow>> {
-          std::vector<StatsRow> out;
-          out.reserve(static_cast<size_t>(r.size()));
-          for (int i = 0; i < r.size(); ++i) {
-            StatsRow row;
-            row.queue = r.Str(i, 0);
-            row.bucket = r.Int(i, 1);
-            FlowCounts& n = row.counts;
-            n.pushed = r.Int(i, 2);
-            n.duplicates = r.Int(i, 3);
-            n.delivered = r.Int(i, 4);
-            n.completed = r.Int(i, 5);
-            n.failed = r.Int(i, 6);
-            n.dead_lettered = r.Int(i, 7);
-            out.push_back(std::move(row));
-          }
-          return out;
-        });
-  });
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<std::vector<StatsRow>>(sql::kReadStats, std::move(args), std::move(ex),
+                                                std::move(done), &DecodeStatsRows);
+             });
 }
 
 void PgStore::Overview(Executor ex, std::optional<std::string> queue,
@@ -1040,27 +1062,11 @@ void PgStore::Overview(Executor ex, std::optional<std::string> queue,
   }
   Params args = {std::string(kDefaultGroup), std::to_string(options_.clock()), std::move(queue)};
   Loop* e = engine_.get();
-  asio::post(e->io, [e, args = std::move(args), ex = std::move(ex),
-                     done = std::move(done)]() mutable {
-    e->Single<std::vector<QueueSummary>>(
-        sql::kOverview, std::move(args), std::move(ex), std::move(done),
-        [](const Rows& r) -> Result<std::vector<QueueSummary>> {
-          std::vector<QueueSummary> out;
-          for (int i = 0; i < r.size(); ++i) {
-            if (out.empty() || out.back().info.id != r.Text(i, 0)) {
-              out.push_back(QueueSummary{ReadQueue(r, i, 0), 0, {}});
-            }
-            if (r.IsNull(i, 19)) continue;  // a queue without partitions
-            QueueSummary& q = out.back();
-            ++q.partitions;
-            if (r.Text(i, 20) == kDefaultPartition) q.info.default_partition_id = r.Str(i, 19);
-            AddCounts(q.messages, CountsFromTallies(TalliesFromSequences(
-                                      r.Int(i, 22), r.Int(i, 21), r.Int(i, 23), r.Int(i, 24),
-                                      r.Int(i, 25), r.Int(i, 26), r.Int(i, 27))));
-          }
-          return out;
-        });
-  });
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<std::vector<QueueSummary>>(sql::kOverview, std::move(args), std::move(ex),
+                                                    std::move(done), &DecodeOverview);
+             });
 }
 // ==== end status ====
 }  // namespace ordo::broker

@@ -1119,8 +1119,7 @@ void SqliteStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completi
       });
 }
 
-void SqliteStore::ReadStats(Executor ex, StatsQuery query,
-                            Completion<std::vector<StatsRow>> done) {
+void SqliteStore::ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) {
   SubmitRead<std::vector<StatsRow>>(
       std::move(ex), std::move(done),
       [query = std::move(query)](Connection& conn) -> Result<std::vector<StatsRow>> {
@@ -1168,10 +1167,9 @@ void SqliteStore::Overview(Executor ex, std::optional<std::string> queue,
           QueueSummary& q = out.back();
           ++q.partitions;
           if (st->Text(21) == kDefaultPartition) q.info.default_partition_id = st->Text(20);
-          AddCounts(q.messages,
-                    CountsFromTallies(TalliesFromSequences(st->Int(23), st->Int(22), st->Int(24),
-                                                           st->Int(25), st->Int(26), st->Int(27),
-                                                           st->Int(28))));
+          AddCounts(q.messages, CountsFromTallies(TalliesFromSequences(
+                                    st->Int(23), st->Int(22), st->Int(24), st->Int(25), st->Int(26),
+                                    st->Int(27), st->Int(28))));
         }
         if (!st->status().ok()) return st->status();
         return out;

@@ -128,8 +128,7 @@ class Store {
   virtual void FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<size_t> done) = 0;
   // The stored counters with minute in [query.from, query.to), summed per bucket (and per queue
   // with query.per_queue); buckets without counters are absent. Ordered by bucket, then queue.
-  virtual void ReadStats(Executor ex, StatsQuery query,
-                         Completion<std::vector<StatsRow>> done) = 0;
+  virtual void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) = 0;
   // Every queue (or only `queue`; empty result when it does not exist) with its partition count
   // and default-group message counts, computed without counting the message table: from the
   // partitions' sequence numbers, the cursors, and the small completion, failure and

@@ -997,8 +997,11 @@ Result<std::vector<QueueSummary>> DecodeOverview(const Rows& r) {
 
 }  // namespace
 
-void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<size_t> done) {
-  if (cells.empty()) return PostCompletion<size_t>(ex, std::move(done), size_t{0});
+void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                         Completion<size_t> done) {
+  std::erase_if(cells, [keep_from](const StatsCell& c) { return c.minute < keep_from; });
+  if (cells.empty() && keep_from <= 0)
+    return PostCompletion<size_t>(ex, std::move(done), size_t{0});
   if (!engine_) {
     return PostCompletion<size_t>(ex, std::move(done), Status::Unavailable("the store is closed"));
   }
@@ -1020,8 +1023,9 @@ void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<s
     failed.Add(c.counts.failed);
     dead.Add(c.counts.dead_lettered);
   }
-  Params args = {queues.Take(),    minutes.Take(),   pushed.Take(), duplicates.Take(),
-                 delivered.Take(), completed.Take(), failed.Take(), dead.Take()};
+  Params args = {queues.Take(),     minutes.Take(),   pushed.Take(),
+                 duplicates.Take(), delivered.Take(), completed.Take(),
+                 failed.Take(),     dead.Take(),      std::to_string(keep_from)};
   size_t n = cells.size();
   Loop* e = engine_.get();
   asio::post(e->io,

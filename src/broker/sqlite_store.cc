@@ -1102,20 +1102,28 @@ void SqliteStore::Ping(Executor ex, Completion<bool> done) {
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
-void SqliteStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<size_t> done) {
+void SqliteStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                             Completion<size_t> done) {
   SubmitWrite<size_t>(
       std::move(ex), std::move(done),
-      [cells = std::move(cells)](Core&, Connection& conn) -> Result<size_t> {
-        if (cells.empty()) return size_t{0};
+      [cells = std::move(cells), keep_from](Core&, Connection& conn) -> Result<size_t> {
+        if (keep_from > 0) {
+          auto old = conn.Prepare(sql::kDeleteOldStats);
+          if (!old.ok()) return old.status();
+          if (Status s = old->Bind(1, keep_from).Run(); !s.ok()) return s;
+        }
         auto st = conn.Prepare(sql::kFlushStats);
         if (!st.ok()) return st.status();
+        size_t written = 0;
         for (const StatsCell& c : cells) {
+          if (c.minute < keep_from) continue;
+          ++written;
           const FlowCounts& n = c.counts;
           st->Bind(1, c.queue).Bind(2, c.minute).Bind(3, n.pushed).Bind(4, n.duplicates);
           st->Bind(5, n.delivered).Bind(6, n.completed).Bind(7, n.failed).Bind(8, n.dead_lettered);
           if (Status s = st->Run(); !s.ok()) return s;
         }
-        return cells.size();
+        return written;
       });
 }
 

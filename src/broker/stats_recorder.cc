@@ -102,7 +102,12 @@ void StatsRecorder::FlushNow(std::function<void()> after) {
   }
   flushing_ = true;
   std::vector<StatsCell> sent = cells;
-  store_.FlushStats(io_.get_executor(), std::move(sent),
+  Micros keep_from = 0;
+  if (options_.retention.count() > 0) {
+    keep_from = MinuteOf(options_.clock()) -
+                std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+  }
+  store_.FlushStats(io_.get_executor(), std::move(sent), keep_from,
                     [this, cells = std::move(cells)](Result<size_t> r) mutable {
                       flushing_ = false;
                       if (!r.ok()) {

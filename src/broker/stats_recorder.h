@@ -39,6 +39,8 @@ namespace ordo::broker {
 struct StatsRecorderOptions {
   std::chrono::milliseconds flush_interval{5000};
   size_t max_cells = 100000;
+  // Counters older than this are removed by the flushes; 0: kept forever.
+  std::chrono::hours retention{30 * 24};
   Clock clock = SystemClock();
 };
 

@@ -123,9 +123,12 @@ class Store {
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
   // Adds each cell's counts to the stored counters of its (queue, minute), creating them as
   // needed: flushing the same cell twice (or from two instances sharing the database) adds up.
-  // One transaction per call. REQUIRES: no two cells of one call share (queue, minute).
+  // In the same transaction, removes the counters of minutes before `keep_from` and ignores such
+  // cells (0: keep everything). One transaction per call.
+  // REQUIRES: no two cells of one call share (queue, minute).
   // Completes with the number of cells written.
-  virtual void FlushStats(Executor ex, std::vector<StatsCell> cells, Completion<size_t> done) = 0;
+  virtual void FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                          Completion<size_t> done) = 0;
   // The stored counters with minute in [query.from, query.to), summed per bucket (and per queue
   // with query.per_queue); buckets without counters are absent. Ordered by bucket, then queue.
   virtual void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) = 0;

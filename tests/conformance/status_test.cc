@@ -41,9 +41,9 @@ class StatusTest : public StoreTest {
     return c;
   }
 
-  size_t Flush(std::vector<StatsCell> cells) {
+  size_t Flush(std::vector<StatsCell> cells, Micros keep_from = 0) {
     auto r = Run<size_t>([&](Executor ex, Completion<size_t> done) {
-      store().FlushStats(ex, std::move(cells), std::move(done));
+      store().FlushStats(ex, std::move(cells), keep_from, std::move(done));
     });
     if (!r.ok()) {
       ADD_FAILURE() << "FlushStats: " << r.status().message();
@@ -168,6 +168,27 @@ TEST_F(StatusTest, BucketsSumMinutesByHourAndDayAndQueue) {
   query.to = day + kDay;
   query.queue.reset();
   EXPECT_EQ(Read(query).at(0).counts.pushed, 2 + 4 + 16) << "minutes 30.. of the first day";
+}
+
+TEST_F(StatusTest, FlushesRemoveCountersOlderThanTheRetention) {
+  const std::string q = Q();
+  const Micros now = broker::MinuteOf(Now());
+  const Micros keep_from = now - 30 * kDay;
+  // Written while inside the retention; a later flush with a later cut-off removes it.
+  EXPECT_EQ(Flush({Cell(q, now - 31 * kDay, 1), Cell(q, now - 29 * kDay, 2)}, now - 40 * kDay), 2u);
+  EXPECT_EQ(Flush({Cell(q, now - 35 * kDay, 4), Cell(q, now, 8)}, keep_from), 1u)
+      << "a cell older than the cut-off is ignored";
+
+  StatsQuery query;
+  query.queue = q;
+  query.from = now - 60 * kDay;
+  query.to = now + kMicrosPerMinute;
+  query.bucket = kMicrosPerMinute;
+  EXPECT_EQ(Describe(Read(query), now), (Strings{"-41760m::2/0/0/0/0/0", "0m::8/0/0/0/0/0"}))
+      << "the 31-day-old minute was removed, the 29-day-old one kept";
+
+  EXPECT_EQ(Flush({}, keep_from + 2 * kDay), 0u) << "a flush with no cells still removes";
+  EXPECT_EQ(Describe(Read(query), now), (Strings{"0m::8/0/0/0/0/0"}));
 }
 
 // Store::Overview counts from sequence numbers, cursors and the small tables; on a partition

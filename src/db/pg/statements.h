@@ -107,13 +107,17 @@ inline constexpr PreparedStatement kNotify{
 // Adds (queue, minute) cells to the flow counters in one statement; concurrent flushes from
 // several instances add up. The caller sorts the cells by (queue, minute), so two flushes lock
 // shared rows in the same order. Parallel arrays: $1 queues $2 minutes $3 pushed $4 duplicates
-// $5 delivered $6 completed $7 failed $8 dead_lettered.
+// $5 delivered $6 completed $7 failed $8 dead_lettered; $9 the oldest minute kept: older rows
+// are deleted and older cells ignored (0: keep all). The delete and the insert touch disjoint
+// rows (before and from $9).
 inline constexpr PreparedStatement kFlushStats{
     "flush_stats",
-    "INSERT INTO ordo.queue_stats AS s (queue, minute, pushed, duplicates, delivered, completed,"
+    "WITH expired AS (DELETE FROM ordo.queue_stats WHERE minute < $9::bigint)"
+    " INSERT INTO ordo.queue_stats AS s (queue, minute, pushed, duplicates, delivered, completed,"
     " failed, dead_lettered)"
     " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],"
-    " $6::bigint[], $7::bigint[], $8::bigint[])"
+    " $6::bigint[], $7::bigint[], $8::bigint[]) AS u(q, m, p, dup, del, c, f, d)"
+    " WHERE u.m >= $9::bigint"
     " ON CONFLICT (queue, minute) DO UPDATE SET pushed = s.pushed + EXCLUDED.pushed,"
     " duplicates = s.duplicates + EXCLUDED.duplicates,"
     " delivered = s.delivered + EXCLUDED.delivered, completed = s.completed + EXCLUDED.completed,"

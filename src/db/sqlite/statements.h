@@ -214,6 +214,9 @@ inline constexpr const char* kFlushStats =
     "  completed = completed + excluded.completed, failed = failed + excluded.failed,"
     "  dead_lettered = dead_lettered + excluded.dead_lettered";
 
+// Removes flow counters older than the retention (writer).  ?1 oldest minute kept
+inline constexpr const char* kDeleteOldStats = "DELETE FROM queue_stats WHERE minute < ?1";
+
 // Flow counters summed per bucket (reader).
 //   ?1 from (inclusive)  ?2 to (exclusive)  ?3 bucket width (0: one bucket, reported as 0)
 //   ?4 queue (NULL: every queue)  ?5 1: one row per queue and bucket, 0: queue reported as ''

@@ -50,6 +50,13 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  Add(Method::kGet, "/api/v1/resources/overview", &HandleResourcesOverview);
+  Add(Method::kGet, "/api/v1/resources/namespaces", &HandleResourcesNamespaces);
+  Add(Method::kGet, "/api/v1/resources/tasks", &HandleResourcesTasks);
+  Add(Method::kGet, "/api/v1/status", &HandleStatus);
+  Add(Method::kGet, "/api/v1/status/queues", &HandleStatusQueues);
+  Add(Method::kGet, "/api/v1/status/queues/:queue", &HandleStatusQueue);
+  Add(Method::kGet, "/api/v1/status/analytics", &HandleStatusAnalytics);
   // ==== end status ====
   Add(Method::kGet, "/health", &HandleHealth);
   Add(Method::kGet, "/health/live", &HandleLive);

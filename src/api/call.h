@@ -104,6 +104,13 @@ void HandleDeleteMessage(const CallPtr& call);       // DELETE the same
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+void HandleResourcesOverview(const CallPtr& call);    // status.cc
+void HandleResourcesNamespaces(const CallPtr& call);  // status.cc
+void HandleResourcesTasks(const CallPtr& call);       // status.cc
+void HandleStatus(const CallPtr& call);               // status.cc
+void HandleStatusQueues(const CallPtr& call);         // status.cc
+void HandleStatusQueue(const CallPtr& call);          // status.cc
+void HandleStatusAnalytics(const CallPtr& call);      // status.cc
 // ==== end status ====
 void HandleHealth(const CallPtr& call);
 void HandleLive(const CallPtr& call);

@@ -140,6 +140,7 @@ void Broker::StorePush(Executor ex, std::vector<PushItem> items,
   store_.Push(ex, std::move(items),
               [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
                 if (r.ok()) {
+                  CountPushed(*r);
                   std::unordered_map<std::string_view, size_t> queued;
                   for (const PushOutcome& o : *r)
                     if (o.status == PushStatus::kQueued) ++queued[o.queue];
@@ -167,6 +168,7 @@ void Broker::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
 
 void Broker::Ack(Executor ex, std::vector<AckItem> items,
                  Completion<std::vector<AckOutcome>> done) {
+  done = CountingAcks(std::move(done), items);
   store_.Ack(ex, std::move(items),
              [this, done = std::move(done)](Result<std::vector<AckOutcome>> r) {
                if (r.ok()) {
@@ -182,6 +184,7 @@ void Broker::Ack(Executor ex, std::vector<AckItem> items,
 
 void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::milliseconds timeout,
                  Completion<PopResult> done, std::shared_ptr<const std::atomic<bool>> gone) {
+  done = CountingPops(std::move(done), req.auto_ack);
   // Sealed payloads (encrypted queues) are opened on the way out.
   done = [this, done = std::move(done)](Result<PopResult> r) {
     if (r.ok()) {
@@ -203,6 +206,7 @@ void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::millisecon
 void Broker::PopAny(Executor ex, QueueFilter filter, PopRequest req, bool wait,
                     std::chrono::milliseconds timeout, Completion<PopResult> done,
                     std::shared_ptr<const std::atomic<bool>> gone) {
+  done = CountingPops(std::move(done), req.auto_ack);
   done = [this, done = std::move(done)](Result<PopResult> r) {
     if (r.ok()) {
       if (Status s = sealer_.OpenMessages(r->messages); !s.ok()) return done(s);
@@ -417,12 +421,17 @@ Result<std::string> Broker::OpenPayload(std::string stored) const {
 void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
   // Every pushed item of the call goes through PreparePush in one call, then back in its place.
   std::vector<PushItem> items;
+  std::vector<std::optional<AckStatus>> ack_statuses;  // per operation, for the flow counters
   for (TxOperation& op : req.operations) {
     for (PushItem& item : op.items) items.push_back(std::move(item));
+    ack_statuses.push_back(op.kind == TxOperation::Kind::kAck
+                               ? std::optional<AckStatus>(op.ack.status)
+                               : std::nullopt);
   }
   auto shared = std::make_shared<TxRequest>(std::move(req));
   PreparePush(ex, std::move(items),
-              [this, ex, shared, done = std::move(done)](Result<std::vector<PushItem>> prepared) {
+              [this, ex, shared, ack_statuses = std::move(ack_statuses),
+               done = std::move(done)](Result<std::vector<PushItem>> prepared) {
                 if (!prepared.ok()) return done(prepared.status());
                 size_t next = 0;
                 for (TxOperation& op : shared->operations) {
@@ -433,23 +442,36 @@ void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) 
                     item = std::move((*prepared)[next++]);
                   }
                 }
-                store_.Transaction(ex, std::move(*shared), [this, done](Result<TxResult> r) {
-                  if (r.ok()) {
-                    std::unordered_map<std::string_view, size_t> queued;
-                    std::unordered_set<std::string_view> released;
-                    for (const TxOperationOutcome& op : r->operations) {
-                      for (const PushOutcome& o : op.pushed)
-                        if (o.status == PushStatus::kQueued) ++queued[o.queue];
-                      if (op.ack.success && op.ack.lease_released) released.insert(op.ack.queue);
-                    }
-                    // A released lease wakes every waiter of its queue, which covers the
-                    // messages pushed there too.
-                    for (std::string_view q : released) Notify(std::string(q));
-                    for (const auto& [q, n] : queued)
-                      if (!released.count(q)) Notify(std::string(q), n);
-                  }
-                  done(std::move(r));
-                });
+                store_.Transaction(ex, std::move(*shared),
+                                   [this, ack_statuses, done](Result<TxResult> r) {
+                                     if (r.ok()) {
+                                       std::vector<AckStatus> statuses;
+                                       std::vector<AckOutcome> acks;
+                                       for (size_t i = 0; i < r->operations.size(); ++i) {
+                                         const TxOperationOutcome& op = r->operations[i];
+                                         if (!op.pushed.empty()) CountPushed(op.pushed);
+                                         if (i < ack_statuses.size() && ack_statuses[i]) {
+                                           statuses.push_back(*ack_statuses[i]);
+                                           acks.push_back(op.ack);
+                                         }
+                                       }
+                                       CountAcks(statuses, acks);
+                                       std::unordered_map<std::string_view, size_t> queued;
+                                       std::unordered_set<std::string_view> released;
+                                       for (const TxOperationOutcome& op : r->operations) {
+                                         for (const PushOutcome& o : op.pushed)
+                                           if (o.status == PushStatus::kQueued) ++queued[o.queue];
+                                         if (op.ack.success && op.ack.lease_released)
+                                           released.insert(op.ack.queue);
+                                       }
+                                       // A released lease wakes every waiter of its queue, which
+                                       // covers the messages pushed there too.
+                                       for (std::string_view q : released) Notify(std::string(q));
+                                       for (const auto& [q, n] : queued)
+                                         if (!released.count(q)) Notify(std::string(q), n);
+                                     }
+                                     done(std::move(r));
+                                   });
               });
 }
 // ==== end transactions ====
@@ -492,6 +514,88 @@ void Broker::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<Requ
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+namespace {
+
+// Flow counts per queue of one call; calls rarely touch more than one or two queues.
+class PerQueueCounts {
+ public:
+  FlowCounts& For(std::string_view queue) {
+    for (auto& [q, c] : entries_)
+      if (q == queue) return c;
+    return entries_.emplace_back(queue, FlowCounts{}).second;
+  }
+  void AddTo(StatsRecorder& stats) const {
+    for (const auto& [q, c] : entries_) stats.Add(q, c);
+  }
+
+ private:
+  std::vector<std::pair<std::string_view, FlowCounts>> entries_;
+};
+
+}  // namespace
+
+void Broker::StartStats(StatsRecorderOptions options) {
+  stats_ = std::make_unique<StatsRecorder>(store_, std::move(options));
+  stats_->Start();
+}
+
+void Broker::StopStats(std::chrono::milliseconds timeout) {
+  if (stats_) stats_->Stop(timeout);
+}
+
+void Broker::CountPushed(const std::vector<PushOutcome>& outcomes) {
+  if (!stats_) return;
+  PerQueueCounts counts;
+  for (const PushOutcome& o : outcomes) {
+    if (o.status == PushStatus::kQueued) ++counts.For(o.queue).pushed;
+    if (o.status == PushStatus::kDuplicate) ++counts.For(o.queue).duplicates;
+  }
+  counts.AddTo(*stats_);
+}
+
+Completion<PopResult> Broker::CountingPops(Completion<PopResult> done, bool auto_ack) {
+  if (!stats_) return done;
+  return [stats = stats_.get(), auto_ack, done = std::move(done)](Result<PopResult> r) {
+    if (r.ok() && r->kind == PopKind::kMessages) {
+      PerQueueCounts counts;
+      for (const Message& m : r->messages) {
+        FlowCounts& c = counts.For(m.queue);
+        ++c.delivered;
+        if (auto_ack) ++c.completed;  // done at delivery
+      }
+      counts.AddTo(*stats);
+    }
+    done(std::move(r));
+  };
+}
+
+Completion<std::vector<AckOutcome>> Broker::CountingAcks(Completion<std::vector<AckOutcome>> done,
+                                                         const std::vector<AckItem>& items) {
+  if (!stats_) return done;
+  std::vector<AckStatus> statuses;
+  statuses.reserve(items.size());
+  for (const AckItem& item : items) statuses.push_back(item.status);
+  return [this, statuses = std::move(statuses),
+          done = std::move(done)](Result<std::vector<AckOutcome>> r) {
+    if (r.ok()) CountAcks(statuses, *r);
+    done(std::move(r));
+  };
+}
+
+void Broker::CountAcks(const std::vector<AckStatus>& statuses,
+                       const std::vector<AckOutcome>& outcomes) {
+  if (!stats_) return;
+  PerQueueCounts counts;
+  for (size_t i = 0; i < outcomes.size() && i < statuses.size(); ++i) {
+    const AckOutcome& o = outcomes[i];
+    if (!o.success) continue;
+    FlowCounts& c = counts.For(o.queue);
+    if (statuses[i] == AckStatus::kCompleted) ++c.completed;
+    if (statuses[i] == AckStatus::kFailed) ++c.failed;
+    if (o.dlq) ++c.dead_lettered;
+  }
+  counts.AddTo(*stats_);
+}
 // ==== end status ====
 
 }  // namespace ordo::broker

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "broker/sealer.h"
+#include "broker/stats_recorder.h"
 #include "broker/store.h"
 #include "crypto/payload_cipher.h"
 
@@ -98,6 +99,24 @@ class Broker {
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // Starts keeping per-queue, per-minute flow counters (StatsRecorder), flushed to the store
+  // every options.flush_interval. Call once, before serving; until then nothing is counted.
+  void StartStats(StatsRecorderOptions options);
+  // Flushes the open counters a last time (waiting at most `timeout`) and stops counting. Call
+  // after the event loops stopped and before the store closes.
+  void StopStats(std::chrono::milliseconds timeout);
+  // Hooks of Push, Pop and Ack: count what their completions report (cheap; no-ops without
+  // StartStats). CountingPops/CountingAcks wrap the completion.
+  void CountPushed(const std::vector<PushOutcome>& outcomes);
+  void CountAcks(const std::vector<AckStatus>& statuses, const std::vector<AckOutcome>& outcomes);
+  Completion<PopResult> CountingPops(Completion<PopResult> done, bool auto_ack);
+  Completion<std::vector<AckOutcome>> CountingAcks(Completion<std::vector<AckOutcome>> done,
+                                                   const std::vector<AckItem>& items);
+
+ private:
+  std::unique_ptr<StatsRecorder> stats_;
+
+ public:
   // ==== end status ====
 
   // Answers every parked long poll with an empty result; later long polls answer at once.

@@ -1516,5 +1516,122 @@ void PgStore::DeleteMessage(Executor ex, std::string partition_id, std::string t
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+namespace {
+
+Result<std::vector<StatsRow>> DecodeStatsRows(const Rows& r) {
+  std::vector<StatsRow> out;
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    StatsRow row;
+    row.queue = r.Str(i, 0);
+    row.bucket = r.Int(i, 1);
+    FlowCounts& n = row.counts;
+    n.pushed = r.Int(i, 2);
+    n.duplicates = r.Int(i, 3);
+    n.delivered = r.Int(i, 4);
+    n.completed = r.Int(i, 5);
+    n.failed = r.Int(i, 6);
+    n.dead_lettered = r.Int(i, 7);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+// Rows of sql::kOverview: one per partition (or per queue without partitions), by queue name.
+Result<std::vector<QueueSummary>> DecodeOverview(const Rows& r) {
+  std::vector<QueueSummary> out;
+  for (int i = 0; i < r.size(); ++i) {
+    if (out.empty() || out.back().info.id != r.Text(i, 0)) {
+      out.push_back(QueueSummary{ReadQueue(r, i, 0), 0, {}});
+    }
+    if (r.IsNull(i, 19)) continue;  // a queue without partitions
+    QueueSummary& q = out.back();
+    ++q.partitions;
+    if (r.Text(i, 20) == kDefaultPartition) q.info.default_partition_id = r.Str(i, 19);
+    PartitionTallies t =
+        TalliesFromSequences(r.Int(i, 22), r.Int(i, 21), r.Int(i, 23), r.Int(i, 24), r.Int(i, 25),
+                             r.Int(i, 26), r.Int(i, 27));
+    AddCounts(q.messages, CountsFromTallies(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+void PgStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                         Completion<size_t> done) {
+  std::erase_if(cells, [keep_from](const StatsCell& c) { return c.minute < keep_from; });
+  if (cells.empty() && keep_from <= 0)
+    return PostCompletion<size_t>(ex, std::move(done), size_t{0});
+  if (!engine_) {
+    return PostCompletion<size_t>(ex, std::move(done), Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<size_t>(engine_->pending, options_.max_pending, engine_->closed.load(), ex, done)) {
+    return;
+  }
+  // One order for every flush, so two instances adding to the same rows never deadlock.
+  std::sort(cells.begin(), cells.end(), [](const StatsCell& a, const StatsCell& b) {
+    return std::tie(a.queue, a.minute) < std::tie(b.queue, b.minute);
+  });
+  ArrayLiteral queues, minutes, pushed, duplicates, delivered, completed, failed, dead;
+  for (const StatsCell& c : cells) {
+    queues.Add(c.queue);
+    minutes.Add(c.minute);
+    pushed.Add(c.counts.pushed);
+    duplicates.Add(c.counts.duplicates);
+    delivered.Add(c.counts.delivered);
+    completed.Add(c.counts.completed);
+    failed.Add(c.counts.failed);
+    dead.Add(c.counts.dead_lettered);
+  }
+  Params args = {queues.Take(),     minutes.Take(),   pushed.Take(),
+                 duplicates.Take(), delivered.Take(), completed.Take(),
+                 failed.Take(),     dead.Take(),      std::to_string(keep_from)};
+  size_t n = cells.size();
+  Loop* e = engine_.get();
+  asio::post(e->io,
+             [e, n, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<size_t>(sql::kFlushStats, std::move(args), std::move(ex), std::move(done),
+                                 [n](const Rows&) -> Result<size_t> { return n; });
+             });
+}
+
+void PgStore::ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) {
+  if (!engine_) {
+    return PostCompletion<std::vector<StatsRow>>(ex, std::move(done),
+                                                 Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<std::vector<StatsRow>>(engine_->pending, options_.max_pending, engine_->closed.load(),
+                                    ex, done)) {
+    return;
+  }
+  Params args = {std::to_string(query.from), std::to_string(query.to), std::to_string(query.bucket),
+                 query.queue, std::string(query.per_queue ? "true" : "false")};
+  Loop* e = engine_.get();
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<std::vector<StatsRow>>(sql::kReadStats, std::move(args), std::move(ex),
+                                                std::move(done), &DecodeStatsRows);
+             });
+}
+
+void PgStore::Overview(Executor ex, std::optional<std::string> queue,
+                       Completion<std::vector<QueueSummary>> done) {
+  if (!engine_) {
+    return PostCompletion<std::vector<QueueSummary>>(ex, std::move(done),
+                                                     Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<std::vector<QueueSummary>>(engine_->pending, options_.max_pending,
+                                        engine_->closed.load(), ex, done)) {
+    return;
+  }
+  Params args = {std::string(kDefaultGroup), std::to_string(options_.clock()), std::move(queue)};
+  Loop* e = engine_.get();
+  asio::post(e->io,
+             [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+               e->Single<std::vector<QueueSummary>>(sql::kOverview, std::move(args), std::move(ex),
+                                                    std::move(done), &DecodeOverview);
+             });
+}
 // ==== end status ====
 }  // namespace ordo::broker

@@ -88,6 +88,11 @@ class PgStore final : public Store {
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  void FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                  Completion<size_t> done) override;
+  void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) override;
+  void Overview(Executor ex, std::optional<std::string> queue,
+                Completion<std::vector<QueueSummary>> done) override;
   // ==== end status ====
  private:
   struct Loop;  // the engine loop's state; touched on its thread only

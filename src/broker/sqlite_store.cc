@@ -1592,5 +1592,86 @@ void SqliteStore::DeleteMessage(Executor ex, std::string partition_id, std::stri
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+void SqliteStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                             Completion<size_t> done) {
+  SubmitWrite<size_t>(
+      std::move(ex), std::move(done),
+      [cells = std::move(cells), keep_from](Core&, Connection& conn) -> Result<size_t> {
+        if (keep_from > 0) {
+          auto old = conn.Prepare(sql::kDeleteOldStats);
+          if (!old.ok()) return old.status();
+          if (Status s = old->Bind(1, keep_from).Run(); !s.ok()) return s;
+        }
+        auto st = conn.Prepare(sql::kFlushStats);
+        if (!st.ok()) return st.status();
+        size_t written = 0;
+        for (const StatsCell& c : cells) {
+          if (c.minute < keep_from) continue;
+          ++written;
+          const FlowCounts& n = c.counts;
+          st->Bind(1, c.queue).Bind(2, c.minute).Bind(3, n.pushed).Bind(4, n.duplicates);
+          st->Bind(5, n.delivered).Bind(6, n.completed).Bind(7, n.failed).Bind(8, n.dead_lettered);
+          if (Status s = st->Run(); !s.ok()) return s;
+        }
+        return written;
+      });
+}
+
+void SqliteStore::ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) {
+  SubmitRead<std::vector<StatsRow>>(
+      std::move(ex), std::move(done),
+      [query = std::move(query)](Connection& conn) -> Result<std::vector<StatsRow>> {
+        auto st = conn.Prepare(sql::kReadStats);
+        if (!st.ok()) return st.status();
+        st->Bind(1, query.from).Bind(2, query.to).Bind(3, query.bucket).Bind(4, query.queue);
+        st->Bind(5, int64_t{query.per_queue ? 1 : 0});
+        std::vector<StatsRow> out;
+        while (st->Step()) {
+          StatsRow row;
+          row.queue = st->Text(0);
+          row.bucket = st->Int(1);
+          FlowCounts& n = row.counts;
+          n.pushed = st->Int(2);
+          n.duplicates = st->Int(3);
+          n.delivered = st->Int(4);
+          n.completed = st->Int(5);
+          n.failed = st->Int(6);
+          n.dead_lettered = st->Int(7);
+          out.push_back(std::move(row));
+        }
+        if (!st->status().ok()) return st->status();
+        return out;
+      });
+}
+
+void SqliteStore::Overview(Executor ex, std::optional<std::string> queue,
+                           Completion<std::vector<QueueSummary>> done) {
+  Clock clock = options_.clock;
+  SubmitRead<std::vector<QueueSummary>>(
+      std::move(ex), std::move(done),
+      [clock, queue = std::move(queue)](Connection& conn) -> Result<std::vector<QueueSummary>> {
+        auto st = conn.Prepare(sql::kOverview);
+        if (!st.ok()) return st.status();
+        st->Bind(1, std::string_view(kDefaultGroup)).Bind(2, clock()).Bind(3, queue);
+        std::vector<QueueSummary> out;
+        int64_t current_pk = -1;
+        while (st->Step()) {
+          int64_t pk = st->Int(0);
+          if (pk != current_pk) {
+            current_pk = pk;
+            out.push_back(QueueSummary{ReadQueueRow(*st).info, 0, {}});
+          }
+          if (st->IsNull(20)) continue;  // a queue without partitions
+          QueueSummary& q = out.back();
+          ++q.partitions;
+          if (st->Text(21) == kDefaultPartition) q.info.default_partition_id = st->Text(20);
+          AddCounts(q.messages, CountsFromTallies(TalliesFromSequences(
+                                    st->Int(23), st->Int(22), st->Int(24), st->Int(25), st->Int(26),
+                                    st->Int(27), st->Int(28))));
+        }
+        if (!st->status().ok()) return st->status();
+        return out;
+      });
+}
 // ==== end status ====
 }  // namespace ordo::broker

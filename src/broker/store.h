@@ -24,6 +24,7 @@
 
 #include "broker/browse.h"
 #include "broker/consumer_groups.h"
+#include "broker/status_types.h"
 #include "broker/transaction.h"
 #include "broker/types.h"
 #include "common/clock.h"
@@ -174,6 +175,23 @@ class Store {
   // ==== end dlq and browsing ====
 
   // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // Adds each cell's counts to the stored counters of its (queue, minute), creating them as
+  // needed: flushing the same cell twice (or from two instances sharing the database) adds up.
+  // In the same transaction, removes the counters of minutes before `keep_from` and ignores such
+  // cells (0: keep everything). One transaction per call.
+  // REQUIRES: no two cells of one call share (queue, minute).
+  // Completes with the number of cells written.
+  virtual void FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
+                          Completion<size_t> done) = 0;
+  // The stored counters with minute in [query.from, query.to), summed per bucket (and per queue
+  // with query.per_queue); buckets without counters are absent. Ordered by bucket, then queue.
+  virtual void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) = 0;
+  // Every queue (or only `queue`; empty result when it does not exist) with its partition count
+  // and default-group message counts, computed without counting the message table: from the
+  // partitions' sequence numbers, the cursors, and the small completion, failure and
+  // dead-letter tables (status_types.h, TalliesFromSequences). Ordered by name.
+  virtual void Overview(Executor ex, std::optional<std::string> queue,
+                        Completion<std::vector<QueueSummary>> done) = 0;
   // ==== end status ====
 };
 

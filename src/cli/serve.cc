@@ -115,6 +115,17 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_LONG_POLL_RECHECK")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  cmd.add_option("--stats-flush-interval", c.stats_flush_interval_ms,
+                 "ms between flushes of the per-queue flow counters (status routes) to the "
+                 "database; they are also flushed at shutdown")
+      ->envname("ORDO_STATS_FLUSH_INTERVAL")
+      ->check(CLI::Range(10, 3600000))
+      ->capture_default_str();
+  cmd.add_option("--stats-retention", c.stats_retention_days,
+                 "days of flow counters kept for the status routes (0: forever)")
+      ->envname("ORDO_STATS_RETENTION")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")
       ->capture_default_str();
@@ -169,6 +180,8 @@ int RunServe(const ServeConfig& c) {
   broker_options.max_waiters = static_cast<size_t>(c.max_waiters);
   broker_options.recheck_interval = std::chrono::milliseconds(c.long_poll_recheck_ms);
   broker::Broker broker(*store, broker_options);
+  broker.StartStats({std::chrono::milliseconds(c.stats_flush_interval_ms), 100000,
+                     std::chrono::hours(24 * c.stats_retention_days)});
   api::Api api(broker, api::ApiOptions{std::string(store->Engine()), ORDO_VERSION});
 
   net::ServerOptions server_options;
@@ -247,6 +260,7 @@ int RunServe(const ServeConfig& c) {
   net::SetCurrentLoop(main_loop.get_executor());
   main_loop.run();
   for (auto& w : workers) w.join();
+  broker.StopStats(std::chrono::seconds(5));
   store->Close();
   spdlog::info("stopped");
   return 0;

@@ -24,6 +24,8 @@ struct ServeConfig {
   int64_t max_pending = 10000;
   int64_t max_waiters = 10000;
   int64_t long_poll_recheck_ms = 0;
+  int64_t stats_flush_interval_ms = 5000;
+  int64_t stats_retention_days = 30;
   int db_connections = 2;
   int db_max_connections = 10;
   int64_t db_statement_timeout_ms = 30000;

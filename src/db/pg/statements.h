@@ -242,6 +242,66 @@ inline constexpr PreparedStatement kMessageGroupStates{
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// Adds (queue, minute) cells to the flow counters in one statement; concurrent flushes from
+// several instances add up. The caller sorts the cells by (queue, minute), so two flushes lock
+// shared rows in the same order. Parallel arrays: $1 queues $2 minutes $3 pushed $4 duplicates
+// $5 delivered $6 completed $7 failed $8 dead_lettered; $9 the oldest minute kept: older rows
+// are deleted and older cells ignored (0: keep all). The delete and the insert touch disjoint
+// rows (before and from $9).
+inline constexpr PreparedStatement kFlushStats{
+    "flush_stats",
+    "WITH expired AS (DELETE FROM ordo.queue_stats WHERE minute < $9::bigint)"
+    " INSERT INTO ordo.queue_stats AS s (queue, minute, pushed, duplicates, delivered, completed,"
+    " failed, dead_lettered)"
+    " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],"
+    " $6::bigint[], $7::bigint[], $8::bigint[]) AS u(q, m, p, dup, del, c, f, d)"
+    " WHERE u.m >= $9::bigint"
+    " ON CONFLICT (queue, minute) DO UPDATE SET pushed = s.pushed + EXCLUDED.pushed,"
+    " duplicates = s.duplicates + EXCLUDED.duplicates,"
+    " delivered = s.delivered + EXCLUDED.delivered, completed = s.completed + EXCLUDED.completed,"
+    " failed = s.failed + EXCLUDED.failed,"
+    " dead_lettered = s.dead_lettered + EXCLUDED.dead_lettered"};
+
+// Flow counters summed per bucket. $1 from (inclusive) $2 to (exclusive) $3 bucket width (0: one
+// bucket, reported as 0) $4 queue (NULL: all) $5 one row per queue and bucket (false: queue '').
+inline constexpr PreparedStatement kReadStats{
+    "read_stats",
+    "SELECT CASE WHEN $5::boolean THEN queue ELSE '' END AS q,"
+    " CASE WHEN $3::bigint > 0 THEN minute - (minute % $3::bigint) ELSE 0 END AS b,"
+    " sum(pushed)::bigint, sum(duplicates)::bigint, sum(delivered)::bigint,"
+    " sum(completed)::bigint, sum(failed)::bigint, sum(dead_lettered)::bigint"
+    " FROM ordo.queue_stats"
+    " WHERE minute >= $1::bigint AND minute < $2::bigint AND ($4::text IS NULL OR queue = $4)"
+    " GROUP BY 1, 2 ORDER BY 2, 1"};
+
+// Every queue (or one) with its partitions' cheap tallies for a group, for the overview. No
+// count over messages: the oldest retained seq is one primary-key probe.
+// $1 group $2 now $3 queue name (NULL: all). Columns: the 19 queue columns of kSelectQueues, then
+// (NULL for a queue without partitions) 19 partition id, 20 partition name, 21 last_seq,
+// 22 oldest retained seq (0: none), 23 position, 24 delivered under the live lease,
+// 25 completions past the position, 26 failures, 27 dead letters.
+inline constexpr PreparedStatement kOverview{
+    "overview",
+    "SELECT q.id, q.name, q.namespace, q.task, q.created_at, q.lease_time_s, q.retry_limit,"
+    " q.retry_delay_ms, q.retry_backoff, q.retry_delay_max_ms, q.delayed_processing_s,"
+    " q.window_buffer_s, q.max_size, q.retention_s, q.completed_retention_s,"
+    " q.max_wait_time_s, q.dedup_window_s, q.priority, q.encryption_enabled,"
+    " p.id, p.name, p.last_seq,"
+    " coalesce((SELECT m.seq FROM ordo.messages m WHERE m.partition_pk = p.pk"
+    "   ORDER BY m.seq LIMIT 1), 0),"
+    " coalesce(c.position, 0),"
+    " CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $2::bigint"
+    "   THEN c.lease_last_seq - c.position ELSE 0 END,"
+    " (SELECT count(*) FROM ordo.completions k WHERE k.partition_pk = p.pk"
+    "   AND k.group_name = $1::text),"
+    " (SELECT count(*) FROM ordo.failures f WHERE f.partition_pk = p.pk"
+    "   AND f.group_name = $1::text),"
+    " (SELECT count(*) FROM ordo.dead_letters d WHERE d.partition_pk = p.pk"
+    "   AND d.group_name = $1::text)"
+    " FROM ordo.queues q LEFT JOIN ordo.partitions p ON p.queue_pk = q.pk"
+    " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $1::text"
+    " WHERE $3::text IS NULL OR q.name = $3::text"
+    " ORDER BY q.name, p.name"};
 // ==== end status ====
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
@@ -266,6 +326,7 @@ inline constexpr PreparedStatement kAll[] = {
     // ==== end dlq and browsing ====
 
     // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+    kFlushStats, kReadStats, kOverview,
     // ==== end status ====
 };
 

@@ -400,5 +400,56 @@ inline constexpr const char* kMessageGroupStates =
 // ==== end dlq and browsing ====
 
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// Adds one (queue, minute) cell to the flow counters (writer).
+//   ?1 queue  ?2 minute  ?3 pushed  ?4 duplicates  ?5 delivered  ?6 completed  ?7 failed
+//   ?8 dead_lettered
+inline constexpr const char* kFlushStats =
+    "INSERT INTO queue_stats (queue, minute, pushed, duplicates, delivered, completed, failed,"
+    "  dead_lettered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT (queue, minute) DO UPDATE SET pushed = pushed + excluded.pushed,"
+    "  duplicates = duplicates + excluded.duplicates, delivered = delivered + excluded.delivered,"
+    "  completed = completed + excluded.completed, failed = failed + excluded.failed,"
+    "  dead_lettered = dead_lettered + excluded.dead_lettered";
+
+// Removes flow counters older than the retention (writer).  ?1 oldest minute kept
+inline constexpr const char* kDeleteOldStats = "DELETE FROM queue_stats WHERE minute < ?1";
+
+// Flow counters summed per bucket (reader).
+//   ?1 from (inclusive)  ?2 to (exclusive)  ?3 bucket width (0: one bucket, reported as 0)
+//   ?4 queue (NULL: every queue)  ?5 1: one row per queue and bucket, 0: queue reported as ''
+inline constexpr const char* kReadStats =
+    "SELECT CASE WHEN ?5 <> 0 THEN queue ELSE '' END AS q,"
+    "  CASE WHEN ?3 > 0 THEN minute - (minute % ?3) ELSE 0 END AS b,"
+    "  SUM(pushed), SUM(duplicates), SUM(delivered), SUM(completed), SUM(failed),"
+    "  SUM(dead_lettered)"
+    " FROM queue_stats WHERE minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR queue = ?4)"
+    " GROUP BY q, b ORDER BY b, q";
+
+// Every queue (or one) with its partitions' cheap tallies for a group, for the overview
+// (reader). No count over messages: the oldest retained seq is one index probe.
+//   ?1 group  ?2 now  ?3 queue name (NULL: all)
+// Columns: the 20 queue columns of kQueueColumns, then (NULL for a queue without partitions)
+// 20 partition id, 21 partition name, 22 last_seq, 23 oldest retained seq (0: none),
+// 24 position, 25 delivered under the live lease, 26 completions past the position,
+// 27 failures, 28 dead letters.
+inline constexpr const char* kOverview =
+    "SELECT q.pk, q.id, q.name, q.namespace, q.task, q.created_at, q.lease_time_s,"
+    " q.retry_limit, q.retry_delay_ms, q.retry_backoff, q.retry_delay_max_ms,"
+    " q.delayed_processing_s, q.window_buffer_s, q.max_size, q.retention_s,"
+    " q.completed_retention_s, q.max_wait_time_s, q.dedup_window_s, q.priority,"
+    " q.encryption_enabled,"
+    " p.id, p.name, p.last_seq,"
+    " COALESCE((SELECT m.seq FROM messages m WHERE m.partition_pk = p.pk ORDER BY m.seq LIMIT 1),"
+    "   0),"
+    " COALESCE(c.position, 0),"
+    " CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?2"
+    "   THEN c.lease_last_seq - c.position ELSE 0 END,"
+    " (SELECT COUNT(*) FROM completions k WHERE k.partition_pk = p.pk AND k.group_name = ?1),"
+    " (SELECT COUNT(*) FROM failures f WHERE f.partition_pk = p.pk AND f.group_name = ?1),"
+    " (SELECT COUNT(*) FROM dead_letters d WHERE d.partition_pk = p.pk AND d.group_name = ?1)"
+    " FROM queues q LEFT JOIN partitions p ON p.queue_pk = q.pk"
+    " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?1"
+    " WHERE ?3 IS NULL OR q.name = ?3"
+    " ORDER BY q.name, p.name";
 // ==== end status ====
 }  // namespace ordo::db::sqlite::sql

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -31,7 +32,10 @@ Broker::Broker(Store& store, BrokerOptions options) : store_(store), options_(op
   store_.SetChangeHandler([this](const std::string& queue) { Notify(queue); });
 }
 
-Broker::~Broker() { store_.SetChangeHandler(nullptr); }
+Broker::~Broker() {
+  store_.SetChangeHandler(nullptr);
+  StopRetention();  // the job's handlers may outlive the broker
+}
 
 size_t Broker::parked() const {
   std::lock_guard lock(mu_);
@@ -248,6 +252,63 @@ Result<std::string> Broker::OpenPayload(std::string stored) const { return {std:
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// Lives on its executor: the timer and `running` are touched there only.
+struct Broker::RetentionJob : std::enable_shared_from_this<RetentionJob> {
+  RetentionJob(Broker& b, Executor e, std::chrono::milliseconds i, int64_t n)
+      : broker(b), ex(std::move(e)), interval(i), batch(n), timer(ex) {}
+
+  Broker& broker;
+  Executor ex;
+  std::chrono::milliseconds interval;
+  int64_t batch;
+  boost::asio::steady_timer timer;
+  std::atomic<bool> stopped{false};
+
+  void Arm() {
+    if (stopped.load()) return;
+    timer.expires_after(interval);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->RunBatch();
+    });
+  }
+
+  void RunBatch() {
+    if (stopped.load()) return;
+    broker.store_.RunRetention(ex, broker.options_.clock(), batch,
+                               [self = shared_from_this()](Result<RetentionReport> r) {
+                                 if (self->stopped.load()) return;
+                                 if (!r.ok()) {
+                                   spdlog::warn("retention job: {}", r.status().message());
+                                   return self->Arm();
+                                 }
+                                 for (const std::string& q : r->expired_queues)
+                                   self->broker.Notify(q);
+                                 if (r->removed + r->expired + r->pruned > 0) {
+                                   spdlog::debug("retention job: removed {}, expired {}, pruned {}",
+                                                 r->removed, r->expired, r->pruned);
+                                 }
+                                 if (r->ran && r->more) {
+                                   // The next batch goes behind whatever else is queued on this
+                                   // loop.
+                                   boost::asio::post(self->ex, [self] { self->RunBatch(); });
+                                   return;
+                                 }
+                                 self->Arm();
+                               });
+  }
+};
+
+void Broker::StartRetention(Executor ex, std::chrono::milliseconds interval, int64_t batch) {
+  StopRetention();
+  retention_ = std::make_shared<RetentionJob>(*this, ex, interval, batch);
+  boost::asio::post(ex, [job = retention_] { job->Arm(); });
+}
+
+void Broker::StopRetention() {
+  if (!retention_) return;
+  retention_->stopped.store(true);
+  boost::asio::post(retention_->ex, [job = retention_] { job->timer.cancel(); });
+}
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

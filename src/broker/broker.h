@@ -66,6 +66,13 @@ class Broker {
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // Background rules (retention, maxWaitTime expiry, dedup window pruning): every `interval`,
+  // Store::RunRetention in batches of `batch` rows, back to back while a batch says more remain
+  // (each batch is posted to `ex`, so requests served there run between batches). Parked polls
+  // of queues where messages expired are woken. Call once, before serving; StopRetention (or
+  // Shutdown) ends it. The loop behind `ex` must outlive the broker's use of it.
+  void StartRetention(Executor ex, std::chrono::milliseconds interval, int64_t batch = 10000);
+  void StopRetention();
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
@@ -98,6 +105,8 @@ class Broker {
 
   Store& store_;
   BrokerOptions options_;
+  struct RetentionJob;  // lifecycle (#4.5): the background rules' timer, on its executor
+  std::shared_ptr<RetentionJob> retention_;
   std::atomic<bool> shutting_down_{false};
   mutable std::mutex mu_;
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_

@@ -354,14 +354,17 @@ struct PgStore::Loop {
 
   void SendPushGroup(std::shared_ptr<std::vector<PushCall>> group) {
     Micros now = clock();
-    ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+    ArrayLiteral queues, partitions, ids, txids, traces, payloads, calls;
     size_t bytes = 0;
     for (const PushCall& call : *group) {
       for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
     }
     payloads.Reserve(bytes + 2);
+    int64_t call_index = 0;
     for (PushCall& call : *group) {
+      ++call_index;
       for (PushItem& item : call.items) {
+        calls.Add(call_index);
         std::string id = NewUuidV7(now);
         // Without a transaction id from the user, the message id is the transaction id.
         if (item.transaction_id.empty()) item.transaction_id = id;
@@ -375,7 +378,7 @@ struct PgStore::Loop {
     }
     auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
                                                       txids.Take(), traces.Take(), payloads.Take(),
-                                                      std::to_string(now)});
+                                                      std::to_string(now), calls.Take()});
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
     Exec(sql::kPush, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
@@ -394,6 +397,12 @@ struct PgStore::Loop {
       int row = 0;
       std::vector<std::string_view> woken;
       for (PushCall& call : *group) {
+        // maxSize refused the call whole: nothing of it was stored.
+        if (Status full = QueueFullStatus(rows, row, call.items); !full.ok()) {
+          row += static_cast<int>(call.items.size());
+          Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), full);
+          continue;
+        }
         std::vector<PushOutcome> out;
         out.reserve(call.items.size());
         for (PushItem& item : call.items) {
@@ -418,6 +427,24 @@ struct PgStore::Loop {
       Announce(woken);
     });
   }
+
+  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // Not ok when ordo.push refused the call starting at `row` (status 2 or 3 on its items).
+  static Status QueueFullStatus(const Rows& rows, int row, const std::vector<PushItem>& items) {
+    bool refused = false;
+    std::string_view full;
+    for (size_t i = 0; i < items.size() && row + static_cast<int>(i) < rows.size(); ++i) {
+      int64_t st = rows.Int(row + static_cast<int>(i), 1);
+      if (st == 2 && full.empty()) full = items[i].queue;
+      refused = refused || st >= 2;
+    }
+    if (!refused) return Status::Ok();
+    return Status::QueueFull(fmt::format(
+        "queue '{}' is full (maxSize reached); nothing of this push was stored (retry once "
+        "consumers have drained the queue)",
+        full));
+  }
+  // ==== end lifecycle ====
 
   static void AddOnce(std::vector<std::string_view>& v, std::string_view q) {
     if (std::find(v.begin(), v.end(), q) == v.end()) v.push_back(q);
@@ -949,6 +976,45 @@ void PgStore::GetQueue(Executor ex, std::string name, Completion<QueueDetail> do
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// One statement through the engine loop's asynchronous Exec, like every other operation.
+void PgStore::RunRetention(Executor ex, Micros now, int64_t limit,
+                           Completion<RetentionReport> done) {
+  if (!engine_) {
+    return PostCompletion<RetentionReport>(ex, std::move(done),
+                                           Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<RetentionReport>(engine_->pending, options_.max_pending, engine_->closed.load(), ex,
+                              done)) {
+    return;
+  }
+  Params args = {std::to_string(now), std::to_string(limit)};
+  Loop* e = engine_.get();
+  asio::post(
+      e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+        e->Single<RetentionReport>(sql::kRunRetention, std::move(args), std::move(ex),
+                                   std::move(done), [](const Rows& r) -> Result<RetentionReport> {
+                                     if (r.size() != 1)
+                                       return Status::Internal("run_retention returned no row");
+                                     RetentionReport out;
+                                     out.ran = r.Bool(0, 0);
+                                     out.removed = r.Int(0, 1);
+                                     out.expired = r.Int(0, 2);
+                                     out.pruned = r.Int(0, 3);
+                                     out.more = r.Bool(0, 4);
+                                     if (!r.IsNull(0, 5)) {
+                                       std::string_view names = r.Text(0, 5);
+                                       while (!names.empty()) {
+                                         size_t comma = names.find(',');
+                                         out.expired_queues.emplace_back(names.substr(0, comma));
+                                         names = comma == std::string_view::npos
+                                                     ? std::string_view()
+                                                     : names.substr(comma + 1);
+                                       }
+                                     }
+                                     return out;
+                                   });
+      });
+}
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

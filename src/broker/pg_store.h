@@ -61,6 +61,8 @@ class PgStore final : public Store {
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  void RunRetention(Executor ex, Micros now, int64_t limit,
+                    Completion<RetentionReport> done) override;
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

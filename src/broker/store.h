@@ -39,6 +39,18 @@ void PostCompletion(const Executor& ex, Completion<T> done, Result<T> result) {
       ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
 }
 
+// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// What one Store::RunRetention batch did.
+struct RetentionReport {
+  bool ran = true;      // false: another instance runs the jobs right now
+  int64_t removed = 0;  // messages removed by retentionSeconds / completedRetentionSeconds
+  int64_t expired = 0;  // (message, group) pairs dead-lettered by maxWaitTimeSeconds
+  int64_t pruned = 0;   // dedup window entries dropped
+  bool more = false;    // the batch hit its limit: work may remain
+  std::vector<std::string> expired_queues;  // queues where messages expired (wake their polls)
+};
+// ==== end lifecycle ====
+
 struct StoreOptions {
   Clock clock = SystemClock();
   // Upper bound on operations waiting for the engine. Past it, calls complete with kUnavailable
@@ -114,6 +126,14 @@ class Store {
   // ==== end consumer groups ====
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+  // One bounded batch of the background rules at `now` (docs/semantics-decisions.md,
+  // "Lifecycle"): retentionSeconds, completedRetentionSeconds, maxWaitTimeSeconds (to the
+  // dead-letter queue with error "expired") and pruning of the dedup window. Touches about
+  // `limit` rows at most; `more` says work may remain (call again, after letting other work
+  // run). On PostgreSQL only one instance runs it at a time: `ran` is false when another holds
+  // the job's advisory lock.
+  virtual void RunRetention(Executor ex, Micros now, int64_t limit,
+                            Completion<RetentionReport> done) = 0;
   // ==== end lifecycle ====
 
   // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

@@ -114,6 +114,12 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_LONG_POLL_RECHECK")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  cmd.add_option("--retention-interval", c.retention_interval_s,
+                 "seconds between runs of the background rules (retention, maxWaitTime expiry, "
+                 "dedup window pruning)")
+      ->envname("ORDO_RETENTION_INTERVAL")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}))
+      ->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")
       ->capture_default_str();
@@ -159,6 +165,8 @@ int RunServe(const ServeConfig& c) {
   broker_options.recheck_interval = std::chrono::milliseconds(c.long_poll_recheck_ms);
   broker::Broker broker(*store, broker_options);
   api::Api api(broker, api::ApiOptions{std::string(store->Engine()), ORDO_VERSION});
+  broker.StartRetention(loops.front()->get_executor(),
+                        std::chrono::seconds(c.retention_interval_s));
 
   net::ServerOptions server_options;
   server_options.host = c.host;
@@ -221,6 +229,7 @@ int RunServe(const ServeConfig& c) {
         *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.shutdown_timeout_s);
         server.StopAccepting();
         broker.Shutdown();
+        broker.StopRetention();
         drain_step();
         signals.async_wait(on_signal);
       };

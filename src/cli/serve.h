@@ -24,6 +24,7 @@ struct ServeConfig {
   int64_t max_pending = 10000;
   int64_t max_waiters = 10000;
   int64_t long_poll_recheck_ms = 0;
+  int64_t retention_interval_s = 30;
   int db_connections = 2;
   int db_max_connections = 10;
   int64_t db_statement_timeout_ms = 30000;

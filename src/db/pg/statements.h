@@ -28,12 +28,14 @@ inline constexpr PreparedStatement kConfigure{
     " $15, $16, $17, $18)"};
 
 // Parallel arrays: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids $6 payloads
-// $7 now. One row per item: idx, status (0 queued, 1 duplicate), message_id, transaction_id,
-// partition_id.
+// $7 now $8 call index of each item (maxSize refuses a call whole). One row per item: idx,
+// status (0 queued, 1 duplicate, 2 refused: its queue is full, 3 refused: another queue of its
+// call is full), message_id (NULL when refused), transaction_id, partition_id.
 inline constexpr PreparedStatement kPush{
     "push",
     "SELECT idx, status, message_id, transaction_id, partition_id"
-    " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7)"};
+    " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7,"
+    " $8::int[])"};
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now.
@@ -98,6 +100,13 @@ inline constexpr PreparedStatement kNotify{
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// One bounded batch of the background rules: $1 now $2 row limit. One row: ran (false: another
+// instance holds the job lock), removed, expired, pruned, more, expired queues joined by ','
+// (queue names never contain one).
+inline constexpr PreparedStatement kRunRetention{
+    "run_retention",
+    "SELECT ran, removed, expired, pruned, more, array_to_string(expired_queues, ',')"
+    " FROM ordo.run_retention($1, $2)"};
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
@@ -106,8 +115,8 @@ inline constexpr PreparedStatement kNotify{
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
 // ==== end status ====
 inline constexpr PreparedStatement kAll[] = {
-    kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
-    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
+    kConfigure, kPush, kPop, kAck, kExtendLease, kDeleteQueue, kSelectQueues, kPartitionStats,
+    kPing, kNotify, kNextTimedEvent,
     // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
     // ==== end transactions ====
 
@@ -115,6 +124,7 @@ inline constexpr PreparedStatement kAll[] = {
     // ==== end consumer groups ====
 
     // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+    kRunRetention,
     // ==== end lifecycle ====
 
     // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

@@ -155,6 +155,8 @@ inline constexpr const char* kDeleteQueueRows =
     "DELETE FROM failures WHERE partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1);"
     "DELETE FROM dead_letters WHERE queue_pk = ?1;"
     "DELETE FROM subscriptions WHERE queue_pk = ?1;"
+    "DELETE FROM dedup_window WHERE partition_pk IN"
+    " (SELECT pk FROM partitions WHERE queue_pk = ?1);"
     "DELETE FROM partitions WHERE queue_pk = ?1;"
     "DELETE FROM queues WHERE pk = ?1;";
 
@@ -197,6 +199,106 @@ inline constexpr const char* kPing = "SELECT 1";
 // ==== end consumer groups ====
 
 // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
+// A queue's size for maxSize: messages the default group has not consumed and retention has
+// not removed.  ?1 queue_pk
+inline constexpr const char* kLcQueueSize =
+    "SELECT COALESCE(SUM(p.last_seq - MAX(COALESCE(c.position, 0), p.removed_through)), 0)"
+    " FROM partitions p LEFT JOIN cursors c"
+    "  ON c.partition_pk = p.pk AND c.group_name = '__QUEUE_MODE__'"
+    " WHERE p.queue_pk = ?1";
+
+// ?1 partition_pk  ?2 transaction id  ?3 oldest created_at still inside the window
+inline constexpr const char* kLcDedupLookup =
+    "SELECT message_id FROM dedup_window"
+    " WHERE partition_pk = ?1 AND transaction_id = ?2 AND created_at >= ?3";
+inline constexpr const char* kLcDedupAny = "SELECT EXISTS (SELECT 1 FROM dedup_window)";
+
+// A bounded scan from just past a position.  ?1 partition_pk  ?2 after seq  ?3 limit
+inline constexpr const char* kLcScanFrom =
+    "SELECT seq, created_at FROM messages WHERE partition_pk = ?1 AND seq > ?2"
+    " ORDER BY seq LIMIT ?3";
+
+// Messages of (partition, group) in (?3, ?4] not completed, with their failure count.
+inline constexpr const char* kLcWaiting =
+    "SELECT m.seq, COALESCE(f.count, 0) FROM messages m"
+    " LEFT JOIN failures f ON f.partition_pk = m.partition_pk AND f.group_name = ?2"
+    "  AND f.seq = m.seq"
+    " WHERE m.partition_pk = ?1 AND m.seq > ?3 AND m.seq <= ?4"
+    "  AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.partition_pk = m.partition_pk"
+    "                  AND k.group_name = ?2 AND k.seq = m.seq)"
+    " ORDER BY m.seq";
+
+// Before removing (partition, seq <= ?2): producer-chosen transaction ids created at or after
+// ?3 (inside the queue's dedup window) are kept.
+inline constexpr const char* kLcKeepDedup =
+    "INSERT INTO dedup_window (partition_pk, transaction_id, message_id, created_at)"
+    " SELECT partition_pk, transaction_id, id, created_at FROM messages"
+    " WHERE partition_pk = ?1 AND seq <= ?2 AND transaction_id <> id AND created_at >= ?3"
+    " ON CONFLICT (partition_pk, transaction_id)"
+    " DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at";
+inline constexpr const char* kLcDeletePrefix =
+    "DELETE FROM messages WHERE partition_pk = ?1 AND seq <= ?2";
+inline constexpr const char* kLcCursorsBehind =
+    "SELECT group_name FROM cursors WHERE partition_pk = ?1 AND position < ?2"
+    " ORDER BY group_name";
+inline constexpr const char* kLcSetRemovedThrough =
+    "UPDATE partitions SET removed_through = MAX(removed_through, ?2) WHERE pk = ?1";
+
+// Rule 1 (retentionSeconds): partitions whose oldest message is past the cutoff.  ?1 now
+// Columns: partition_pk, dedup_window_s, cutoff.
+inline constexpr const char* kLcRetentionCandidates =
+    "SELECT p.pk, q.dedup_window_s, ?1 - q.retention_s * 1000000"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " WHERE q.retention_s > 0"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       ORDER BY m.seq LIMIT 1) < ?1 - q.retention_s * 1000000"
+    " ORDER BY p.pk";
+
+// Rule 2 (completedRetentionSeconds), as ordo.run_retention.  ?1 now
+// Columns: partition_pk, dedup_window_s, cutoff, done_through (lowest position).
+inline constexpr const char* kLcCompletedCandidates =
+    "SELECT pk, dedup_window_s, cutoff, done_through FROM ("
+    " SELECT p.pk AS pk, q.dedup_window_s AS dedup_window_s,"
+    "  ?1 - q.completed_retention_s * 1000000 AS cutoff,"
+    "  (SELECT MIN(c.position) FROM cursors c WHERE c.partition_pk = p.pk) AS done_through,"
+    "  p.removed_through AS removed_through"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " WHERE q.completed_retention_s > 0"
+    "  AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.queue_pk = q.pk"
+    "   AND NOT EXISTS (SELECT 1 FROM cursors c WHERE c.partition_pk = p.pk"
+    "                   AND c.group_name = s.group_name))"
+    "  AND NOT (EXISTS (SELECT 1 FROM partitions p2 JOIN cursors c2"
+    "                   ON c2.partition_pk = p2.pk AND c2.group_name = '__QUEUE_MODE__'"
+    "                   WHERE p2.queue_pk = q.pk)"
+    "           AND NOT EXISTS (SELECT 1 FROM cursors c WHERE c.partition_pk = p.pk"
+    "                           AND c.group_name = '__QUEUE_MODE__'))"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       ORDER BY m.seq LIMIT 1) < ?1 - q.completed_retention_s * 1000000"
+    ") WHERE done_through > removed_through ORDER BY pk";
+
+// Rule 3 (maxWaitTimeSeconds): cursors without a live lease whose first waiting message is past
+// the cutoff.  ?1 now.  Columns: partition_pk, group, queue_pk, queue name, cutoff, position.
+inline constexpr const char* kLcExpiryCandidates =
+    "SELECT c.partition_pk, c.group_name, q.pk, q.name, ?1 - q.max_wait_time_s * 1000000,"
+    "  c.position"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " JOIN cursors c ON c.partition_pk = p.pk"
+    " WHERE q.max_wait_time_s > 0 AND p.last_seq > c.position"
+    "  AND (c.lease_id IS NULL OR c.lease_expires_at <= ?1)"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       AND m.seq > c.position ORDER BY m.seq LIMIT 1) < ?1 - q.max_wait_time_s * 1000000"
+    " ORDER BY c.partition_pk, c.group_name";
+
+// Rule 4: dedup window entries past their queue's window (or of deleted queues).
+//   ?1 now  ?2 limit
+inline constexpr const char* kLcPruneDedup =
+    "DELETE FROM dedup_window WHERE (partition_pk, transaction_id) IN ("
+    " SELECT d.partition_pk, d.transaction_id FROM dedup_window d"
+    " LEFT JOIN partitions p ON p.pk = d.partition_pk"
+    " LEFT JOIN queues q ON q.pk = p.queue_pk"
+    " WHERE d.created_at < ?1 - COALESCE((SELECT MIN(dedup_window_s) FROM queues), 0) * 1000000"
+    "  AND (q.pk IS NULL OR d.created_at < ?1 - q.dedup_window_s * 1000000)"
+    " LIMIT ?2)";
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <latch>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
 
 #include "store_fixture.h"
 
@@ -94,6 +99,39 @@ TEST_F(RetentionTest, MaxSizeRefusesTheWholePushAndRecoversWhenDrained) {
   ASSERT_EQ(after.size(), 3u);
   for (const PushOutcome& o2 : after) EXPECT_EQ(o2.status, PushStatus::kQueued);
   EXPECT_EQ(TxIds(Drain(q, "Default")), (Strings{"e", "f", "g"}));
+}
+
+TEST_F(RetentionTest, MaxSizeHoldsUnderConcurrentPushesToManyPartitions) {
+  constexpr int kProducers = 8;
+  const std::string q = Q();
+  QueueOptionsPatch o;
+  o.max_size = 5;
+  ConfigureOptions(q, o);
+  std::atomic<int> queued{0}, full{0};
+  std::latch start(kProducers);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      boost::asio::io_context io;
+      std::vector<PushItem> items = {Item(q, "m-" + std::to_string(p), "P" + std::to_string(p))};
+      start.arrive_and_wait();
+      auto r = RunOn<std::vector<PushOutcome>>(
+          io, [&](Executor ex, Completion<std::vector<PushOutcome>> done) {
+            store().Push(ex, std::move(items), std::move(done));
+          });
+      if (r.ok()) {
+        ++queued;
+      } else if (r.status().code() == Code::kQueueFull) {
+        ++full;
+      } else {
+        ADD_FAILURE() << r.status().message();
+      }
+    });
+  }
+  for (std::thread& t : producers) t.join();
+  EXPECT_EQ(queued.load(), 5);
+  EXPECT_EQ(full.load(), kProducers - 5);
+  EXPECT_EQ(Total(q), 5);
 }
 
 TEST_F(RetentionTest, MaxSizeZeroIsUnlimited) {

@@ -354,7 +354,8 @@ struct PgStore::Loop {
 
   void SendPushGroup(std::shared_ptr<std::vector<PushCall>> group) {
     Micros now = clock();
-    ArrayLiteral queues, partitions, ids, txids, traces, payloads, calls;
+    ArrayLiteral queues, partitions, ids, txids, traces, payloads, calls, delays;
+    bool delayed = false;
     size_t bytes = 0;
     for (const PushCall& call : *group) {
       for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
@@ -365,6 +366,8 @@ struct PgStore::Loop {
       ++call_index;
       for (PushItem& item : call.items) {
         calls.Add(call_index);
+        delays.Add(item.delay_ms);
+        delayed = delayed || item.delay_ms > 0;
         std::string id = NewUuidV7(now);
         // Without a transaction id from the user, the message id is the transaction id.
         if (item.transaction_id.empty()) item.transaction_id = id;
@@ -376,9 +379,10 @@ struct PgStore::Loop {
         payloads.Add(item.payload);
       }
     }
-    auto args = std::make_shared<const Params>(Params{queues.Take(), partitions.Take(), ids.Take(),
-                                                      txids.Take(), traces.Take(), payloads.Take(),
-                                                      std::to_string(now), calls.Take()});
+    auto args = std::make_shared<const Params>(
+        Params{queues.Take(), partitions.Take(), ids.Take(), txids.Take(), traces.Take(),
+               payloads.Take(), std::to_string(now), calls.Take(),
+               delayed ? std::optional<std::string>(delays.Take()) : std::nullopt});
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
     Exec(sql::kPush, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
@@ -871,7 +875,7 @@ void PgStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
             return r.IsNull(0, col) ? std::optional<Micros>()
                                     : std::optional<Micros>(r.Int(0, col));
           };
-          return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now);
+          return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now, opt(4));
         });
   });
 }

@@ -416,6 +416,13 @@ struct SqliteStore::Core {
         out.push_back(std::move(o));
         continue;
       }
+      if (item.delay_ms > 0) {
+        Status vs = lc->set_visible_at.Bind(1, part.pk)
+                        .Bind(2, seq)
+                        .Bind(3, created + item.delay_ms * 1000)
+                        .Run();
+        if (!vs.ok()) return vs;
+      }
       part.last_seq = seq;
       part.last_at = created;
       if (std::find(touched.begin(), touched.end(), &part) == touched.end()) {
@@ -513,10 +520,11 @@ struct SqliteStore::Core {
   // Reads up to `limit` deliverable messages of one partition for the group.
   Status FetchMessages(const PartitionRow& part, const std::string& queue, const std::string& group,
                        int64_t position, Micros visible_edge, int64_t limit,
-                       std::vector<Message>& out) {
+                       std::vector<Message>& out, Micros now) {
     Statement& f = st->fetch_messages;
     f.Bind(1, part.pk).Bind(2, group).Bind(3, position).Bind(4, visible_edge).Bind(5, limit);
     while (f.Step()) {
+      if (f.Int(7) > now) break;  // a delayed message (delayMs) holds back its lane
       Message m;
       m.seq = f.Int(0);
       m.id = f.Text(1);
@@ -608,7 +616,7 @@ struct SqliteStore::Core {
         if (!expiry->complete) return result;  // kEmpty; the job goes on with the rest
       }
       if (Status s = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
-                                   req.batch, result.messages);
+                                   req.batch, result.messages, now);
           !s.ok()) {
         return s;
       }
@@ -660,7 +668,7 @@ struct SqliteStore::Core {
       }
       size_t first = result.messages.size();
       if (Status fs = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
-                                    room, result.messages);
+                                    room, result.messages, now);
           !fs.ok()) {
         return fs;
       }
@@ -898,7 +906,7 @@ struct SqliteStore::Core {
 
   // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
   struct LifecycleStatements {
-    Statement queue_size, dedup_lookup, scan_from, waiting;
+    Statement queue_size, dedup_lookup, scan_from, waiting, set_visible_at;
   };
   std::optional<LifecycleStatements> lc;
   // False only while the dedup window table is known to be empty: pushes then skip its lookup.
@@ -911,10 +919,9 @@ struct SqliteStore::Core {
       const char* text;
     };
     const Item items[] = {
-        {&s.queue_size, sql::kLcQueueSize},
-        {&s.dedup_lookup, sql::kLcDedupLookup},
-        {&s.scan_from, sql::kLcScanFrom},
-        {&s.waiting, sql::kLcWaiting},
+        {&s.queue_size, sql::kLcQueueSize},        {&s.dedup_lookup, sql::kLcDedupLookup},
+        {&s.scan_from, sql::kLcScanFrom},          {&s.waiting, sql::kLcWaiting},
+        {&s.set_visible_at, sql::kLcSetVisibleAt},
     };
     for (const Item& item : items) {
       auto prepared = c.Prepare(item.text);
@@ -1432,7 +1439,7 @@ void SqliteStore::NextTimedEvent(Executor ex, std::string queue, std::string gro
         auto opt = [&](int col) {
           return st->IsNull(col) ? std::optional<Micros>() : std::optional<Micros>(st->Int(col));
         };
-        return NextTimedEventFrom(opt(0), opt(1), st->Int(2), st->Int(3), now);
+        return NextTimedEventFrom(opt(0), opt(1), st->Int(2), st->Int(3), now, opt(4));
       });
 }
 

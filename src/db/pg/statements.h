@@ -28,14 +28,15 @@ inline constexpr PreparedStatement kConfigure{
     " $15, $16, $17, $18)"};
 
 // Parallel arrays: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids $6 payloads
-// $7 now $8 call index of each item (maxSize refuses a call whole). One row per item: idx,
+// $7 now $8 call index of each item (maxSize refuses a call whole) $9 delayMs of each item
+// (NULL: none delayed). One row per item: idx,
 // status (0 queued, 1 duplicate, 2 refused: its queue is full, 3 refused: another queue of its
 // call is full), message_id (NULL when refused), transaction_id, partition_id.
 inline constexpr PreparedStatement kPush{
     "push",
     "SELECT idx, status, message_id, transaction_id, partition_id"
     " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7,"
-    " $8::int[])"};
+    " $8::int[], $9::bigint[])"};
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now.
@@ -73,13 +74,17 @@ inline constexpr PreparedStatement kPartitionStats{
     " done_prefix, done_extra, in_lease, failed, dead FROM ordo.partition_stats($1, $2, $3)"};
 
 // $1 queue $2 group $3 now. Columns: earliest live lease expiry, earliest future retry back-off
-// end, the queue's delayed processing and window buffer (seconds); no row without the queue.
+// end, the queue's delayed processing and window buffer (seconds), earliest instant a delayed
+// message at the head of a partition becomes visible (delayMs); no row without the queue.
 inline constexpr PreparedStatement kNextTimedEvent{
     "next_timed_event",
     "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $3"
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > $3 THEN c.eligible_at END),"
-    "       q.delayed_processing_s, q.window_buffer_s"
+    "       q.delayed_processing_s, q.window_buffer_s,"
+    "       MIN((SELECT CASE WHEN m.visible_at > $3 THEN m.visible_at END FROM ordo.messages m"
+    "             WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "             ORDER BY m.seq LIMIT 1))"
     " FROM ordo.queues q LEFT JOIN ordo.partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $2"
     " WHERE q.name = $1 GROUP BY q.pk"};

@@ -86,10 +86,12 @@ inline constexpr const char* kUpdateCursor =
 //   ?1 queue_pk  ?2 group  ?3 now  ?4 group start (for partitions the group has not met yet)
 //   ?5 window edge (newest message must be at or before)  ?6 visibility edge (delayed
 //   processing: the oldest waiting message must be at or before)  ?7 limit
+// A partition whose head message is still delayed (delayMs) is not eligible.
 inline constexpr const char* kEligiblePartitions =
     "SELECT pk, id, name, position, oldest FROM ("
     " SELECT p.pk AS pk, p.id AS id, p.name AS name, COALESCE(c.position, -1) AS position,"
-    "  (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "  (SELECT CASE WHEN m.visible_at > ?3 THEN NULL ELSE m.created_at END"
+    "     FROM messages m WHERE m.partition_pk = p.pk"
     "     AND m.seq > COALESCE(c.position, 0) AND (c.partition_pk IS NOT NULL OR m.created_at >= "
     "?4)"
     "     ORDER BY m.seq LIMIT 1) AS oldest"
@@ -103,10 +105,11 @@ inline constexpr const char* kEligiblePartitions =
 
 // Messages a group may receive from a partition, in order, skipping ones it already completed.
 //   ?1 partition_pk  ?2 group  ?3 position  ?4 visibility edge  ?5 limit
+// The last column is visible_at (delayMs): the reader stops at the first one still delayed.
 inline constexpr const char* kFetchMessages =
     "SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,"
     "  COALESCE((SELECT f.count FROM failures f WHERE f.partition_pk = m.partition_pk"
-    "            AND f.group_name = ?2 AND f.seq = m.seq), 0)"
+    "            AND f.group_name = ?2 AND f.seq = m.seq), 0), m.visible_at"
     " FROM messages m"
     " WHERE m.partition_pk = ?1 AND m.seq > ?3 AND m.created_at <= ?4"
     "   AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.partition_pk = m.partition_pk"
@@ -180,12 +183,16 @@ inline constexpr const char* kPartitionStats =
 
 // Time-based events that may end an empty pop's wait.  ?1 queue name  ?2 group  ?3 now
 // Columns: earliest live lease expiry, earliest future retry back-off end, the queue's delayed
-// processing and window buffer (seconds). No row when the queue does not exist.
+// processing and window buffer (seconds), earliest instant a delayed message at the head of a
+// partition becomes visible (delayMs). No row when the queue does not exist.
 inline constexpr const char* kNextTimedEvent =
     "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?3"
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > ?3 THEN c.eligible_at END),"
-    "       q.delayed_processing_s, q.window_buffer_s"
+    "       q.delayed_processing_s, q.window_buffer_s,"
+    "       MIN((SELECT CASE WHEN m.visible_at > ?3 THEN m.visible_at END FROM messages m"
+    "            WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "            ORDER BY m.seq LIMIT 1))"
     " FROM queues q LEFT JOIN partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
     " WHERE q.name = ?1 GROUP BY q.pk";
@@ -299,6 +306,9 @@ inline constexpr const char* kLcPruneDedup =
     " WHERE d.created_at < ?1 - COALESCE((SELECT MIN(dedup_window_s) FROM queues), 0) * 1000000"
     "  AND (q.pk IS NULL OR d.created_at < ?1 - q.dedup_window_s * 1000000)"
     " LIMIT ?2)";
+// Per-message delay: ?1 partition_pk  ?2 seq  ?3 visible_at
+inline constexpr const char* kLcSetVisibleAt =
+    "UPDATE messages SET visible_at = ?3 WHERE partition_pk = ?1 AND seq = ?2";
 // ==== end lifecycle ====
 
 // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====

@@ -15,10 +15,15 @@
 --   * ordo.push is replaced (one more parameter: the call index of each item, so that a call
 --     that would overflow a queue is refused whole while the other calls of the same statement
 --     are stored), ordo.pop is replaced (a pop never delivers a message past maxWaitTimeSeconds:
---     it dead-letters it first), and ordo.run_retention is new: one bounded batch of every
---     background rule under an advisory lock.
+--     it dead-letters it first; a message with a per-message delay holds its lane until it is
+--     visible), and ordo.run_retention is new: one bounded batch of every background rule
+--     under an advisory lock.
 
 ALTER TABLE ordo.partitions ADD COLUMN removed_through bigint NOT NULL DEFAULT 0;
+
+-- Per-message delay (push item `delayMs`): not delivered before visible_at; 0: at once. A
+-- partition is a FIFO lane, so the messages behind a delayed one wait for it too.
+ALTER TABLE ordo.messages ADD COLUMN visible_at bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE ordo.dedup_window (
   partition_pk   bigint NOT NULL,
@@ -84,7 +89,7 @@ $$;
 
 -- =============================================================================================
 -- push (replaces version 1): one more parameter, p_calls, the call (HTTP request) each item
--- belongs to (NULL: all one call). status 0 queued, 1 duplicate, 2 refused: the item's queue
+-- belongs to (NULL: all one call), and p_delays, each item's delayMs (NULL: none). status 0 queued, 1 duplicate, 2 refused: the item's queue
 -- would pass maxSize, 3 refused: another queue of the same call would (message_id NULL for 2
 -- and 3; nothing of a refused call is stored).
 -- =============================================================================================
@@ -92,7 +97,7 @@ DROP FUNCTION ordo.push(text[], text[], text[], text[], text[], text[], bigint);
 
 CREATE FUNCTION ordo.push(p_queues text[], p_partitions text[], p_ids text[], p_txids text[],
                           p_trace_ids text[], p_payloads text[], p_now bigint,
-                          p_calls int[])
+                          p_calls int[], p_delays bigint[])
 RETURNS TABLE(idx int, status smallint, message_id text, transaction_id text,
               partition_id text)
 LANGUAGE plpgsql
@@ -246,15 +251,15 @@ BEGIN
   END IF;
 
   WITH items AS (
-    SELECT u.i::int AS i, u.ppk, u.txid, u.mid, u.trace, u.body, u.qn
-      FROM unnest(v_ppk, p_txids, p_ids, p_trace_ids, p_payloads, p_queues, v_refused)
-           WITH ORDINALITY AS u(ppk, txid, mid, trace, body, qn, refused, i)
+    SELECT u.i::int AS i, u.ppk, u.txid, u.mid, u.trace, u.body, u.qn, u.delay
+      FROM unnest(v_ppk, p_txids, p_ids, p_trace_ids, p_payloads, p_queues, v_refused, p_delays)
+           WITH ORDINALITY AS u(ppk, txid, mid, trace, body, qn, refused, delay, i)
      WHERE coalesce(u.refused, 0) = 0
   ),
   -- A transaction id is a duplicate while its message is stored, and while its entry in the
   -- dedup window (messages removed by retention) is younger than the queue's window.
   marked AS (
-    SELECT it.i, it.ppk, it.txid, it.mid, it.trace, it.body, it.qn,
+    SELECT it.i, it.ppk, it.txid, it.mid, it.trace, it.body, it.qn, it.delay,
            coalesce(e.id, dw.message_id) AS old_id,
            row_number() OVER w AS occ,
            first_value(it.mid) OVER w AS first_mid
@@ -268,7 +273,7 @@ BEGIN
     WINDOW w AS (PARTITION BY it.ppk, it.txid ORDER BY it.i)
   ),
   fresh AS (
-    SELECT mk.i, mk.ppk, mk.txid, mk.mid, mk.trace, mk.body,
+    SELECT mk.i, mk.ppk, mk.txid, mk.mid, mk.trace, mk.body, mk.delay,
            row_number() OVER (PARTITION BY mk.ppk ORDER BY mk.i) AS rn
       FROM marked mk
      WHERE mk.old_id IS NULL AND mk.occ = 1
@@ -277,13 +282,15 @@ BEGIN
   -- estimates and no index, and a nested loop over two of them is quadratic.
   numbered AS (
     SELECT f.ppk, p.last_seq + f.rn AS seq, greatest(p_now, p.last_at) AS at, f.mid, f.txid,
-           f.trace, f.body
+           f.trace, f.body,
+           CASE WHEN coalesce(f.delay, 0) > 0
+                THEN greatest(p_now, p.last_at) + f.delay * 1000 ELSE 0 END AS vis
       FROM fresh f JOIN ordo.partitions p ON p.pk = f.ppk
   ),
   ins AS (
     INSERT INTO ordo.messages (partition_pk, seq, created_at, id, transaction_id, trace_id,
-                               payload)
-    SELECT n.ppk, n.seq, n.at, n.mid, n.txid, n.trace, n.body
+                               payload, visible_at)
+    SELECT n.ppk, n.seq, n.at, n.mid, n.txid, n.trace, n.body, n.vis
       FROM numbered n
      ORDER BY n.ppk, n.seq
   ),
@@ -453,15 +460,21 @@ BEGIN
         SELECT f.seq, f.count FROM ordo.failures f
          WHERE f.partition_pk = v_ppk AND f.group_name = p_group AND f.seq > v_pos
       ),
-      batch AS (
+      head AS MATERIALIZED (
         SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-               coalesce(fl.count, 0) AS rc
+               coalesce(fl.count, 0) AS rc, m.visible_at
           FROM ordo.messages m
           LEFT JOIN failed fl ON fl.seq = m.seq
          WHERE m.partition_pk = v_ppk AND m.seq > v_pos AND m.created_at <= v_visible
            AND NOT EXISTS (SELECT 1 FROM done d WHERE d.seq = m.seq)
          ORDER BY m.seq
          LIMIT CASE WHEN p_batch < 0 THEN NULL ELSE p_batch END
+      ),
+      -- A delayed message (delayMs) holds back itself and everything behind it in the lane.
+      batch AS (
+        SELECT h.seq, h.id, h.transaction_id, h.trace_id, h.payload, h.created_at, h.rc
+          FROM head h
+         WHERE NOT EXISTS (SELECT 1 FROM head x WHERE x.visible_at > p_now AND x.seq <= h.seq)
       ),
       newest AS (SELECT max(b.seq) AS seq FROM batch b),
       claim AS (
@@ -497,7 +510,8 @@ BEGIN
   FOR v_cand IN
     SELECT x.pk, x.id, x.name, x.has_cursor FROM (
       SELECT p.pk, p.id, p.name, (c.partition_pk IS NOT NULL) AS has_cursor,
-             (SELECT m.created_at FROM ordo.messages m
+             (SELECT CASE WHEN m.visible_at > p_now THEN NULL ELSE m.created_at END
+                FROM ordo.messages m
                WHERE m.partition_pk = p.pk AND m.seq > coalesce(c.position, 0)
                  AND (c.partition_pk IS NOT NULL OR m.created_at >= v_start)
                ORDER BY m.seq LIMIT 1) AS oldest
@@ -549,15 +563,20 @@ BEGIN
         SELECT f.seq, f.count FROM ordo.failures f
          WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq > v_pos
       ),
-      batch AS (
+      head AS MATERIALIZED (
         SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
-               coalesce(fl.count, 0) AS rc
+               coalesce(fl.count, 0) AS rc, m.visible_at
           FROM ordo.messages m
           LEFT JOIN failed fl ON fl.seq = m.seq
          WHERE m.partition_pk = v_cand.pk AND m.seq > v_pos AND m.created_at <= v_visible
            AND NOT EXISTS (SELECT 1 FROM done d WHERE d.seq = m.seq)
          ORDER BY m.seq
          LIMIT v_room
+      ),
+      batch AS (
+        SELECT h.seq, h.id, h.transaction_id, h.trace_id, h.payload, h.created_at, h.rc
+          FROM head h
+         WHERE NOT EXISTS (SELECT 1 FROM head x WHERE x.visible_at > p_now AND x.seq <= h.seq)
       ),
       newest AS (SELECT max(b.seq) AS seq FROM batch b),
       claim AS (

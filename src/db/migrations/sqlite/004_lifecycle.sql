@@ -19,3 +19,7 @@ CREATE TABLE dedup_window (
   PRIMARY KEY (partition_pk, transaction_id)
 ) WITHOUT ROWID;
 CREATE INDEX dedup_window_by_time ON dedup_window (created_at);
+
+-- Per-message delay (push item `delayMs`): not delivered before visible_at; 0: at once. A
+-- partition is a FIFO lane, so the messages behind a delayed one wait for it too.
+ALTER TABLE messages ADD COLUMN visible_at INTEGER NOT NULL DEFAULT 0;

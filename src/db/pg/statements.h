@@ -120,8 +120,8 @@ inline constexpr PreparedStatement kRunRetention{
 // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
 // ==== end status ====
 inline constexpr PreparedStatement kAll[] = {
-    kConfigure, kPush, kPop, kAck, kExtendLease, kDeleteQueue, kSelectQueues, kPartitionStats,
-    kPing, kNotify, kNextTimedEvent,
+    kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
+    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
     // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
     // ==== end transactions ====
 

@@ -7,13 +7,58 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
+#include "db/sqlite/connection.h"
 #include "harness.h"
 
 namespace ordo::integration {
 namespace {
+
+// The error texts of a queue's dead-letter entries, in sequence order, read straight from the
+// broker's database (no route lists the dead-letter queue in this build).
+std::vector<std::string> DeadLetterErrors(const BrokerProcess& broker, const std::string& queue) {
+  std::vector<std::string> out;
+  const std::string& url = broker.db_url();
+  if (broker.engine() == "sqlite") {
+    auto conn = db::sqlite::Connection::Open(url.substr(std::string("sqlite:").size()), true);
+    if (!conn.ok()) {
+      ADD_FAILURE() << conn.status().message();
+      return out;
+    }
+    auto st = conn->Prepare(
+        "SELECT d.error FROM dead_letters d JOIN queues q ON q.pk = d.queue_pk"
+        " WHERE q.name = ?1 ORDER BY d.seq");
+    if (!st.ok()) {
+      ADD_FAILURE() << st.status().message();
+      return out;
+    }
+    st->Bind(1, queue);
+    while (st->Step()) out.emplace_back(st->Text(0));
+    return out;
+  }
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    ADD_FAILURE() << PQerrorMessage(conn.get());
+    return out;
+  }
+  const char* params[] = {queue.c_str()};
+  std::unique_ptr<PGresult, decltype(&PQclear)> res(
+      PQexecParams(conn.get(),
+                   "SELECT d.error FROM ordo.dead_letters d JOIN ordo.queues q ON q.pk = d.queue_pk"
+                   " WHERE q.name = $1 ORDER BY d.seq",
+                   1, nullptr, params, nullptr, nullptr, 0),
+      &PQclear);
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << PQerrorMessage(conn.get());
+    return out;
+  }
+  for (int i = 0; i < PQntuples(res.get()); ++i) out.emplace_back(PQgetvalue(res.get(), i, 0));
+  return out;
+}
 
 class BrokerRetentionTest : public ::testing::Test {
  protected:
@@ -154,6 +199,7 @@ TEST_F(BrokerRetentionTest, MaxWaitTimeSendsWaitingMessagesToTheDeadLetterQueue)
   ASSERT_EQ(PushTx(q, {"late-1", "late-2"}).status, 200);
   EXPECT_TRUE(Eventually([&] { return Count(q, "deadLetter") == 2; }))
       << "dead letters: " << Count(q, "deadLetter");
+  EXPECT_EQ(DeadLetterErrors(*broker_, q), (std::vector<std::string>{"expired", "expired"}));
   HttpResponse after = http().Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=5");
   ASSERT_EQ(after.status, 200) << after.Describe();
   EXPECT_EQ(JsonDoc(after.body).Size("/messages").value_or(0), 0u) << after.body;

@@ -23,11 +23,10 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kGet, "/api/v1/resources/queues", &HandleListQueues);
   Add(Method::kGet, "/api/v1/resources/queues/:queue", &HandleGetQueue);
   Add(Method::kDelete, "/api/v1/resources/queues/:queue", &HandleDeleteQueue);
-  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ---- transactions ----
   Add(Method::kPost, "/api/v1/transaction", &HandleTransaction);
-  // ==== end transactions ====
 
-  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ---- consumer groups and seek ----
   Add(Method::kGet, "/api/v1/consumer-groups", &HandleListGroups);
   Add(Method::kGet, "/api/v1/consumer-groups/:group", &HandleGetGroup);
   Add(Method::kDelete, "/api/v1/consumer-groups/:group", &HandleDeleteGroup);
@@ -35,21 +34,16 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kPost, "/api/v1/consumer-groups/:group/queues/:queue/seek", &HandleSeekGroup);
   Add(Method::kPost, "/api/v1/consumer-groups/:group/queues/:queue/partitions/:partition/seek",
       &HandleSeekGroup);
-  // ==== end consumer groups ====
 
-  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-  // ==== end lifecycle ====
-
-  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ---- dead-letter queue and message browsing ----
   Add(Method::kGet, "/api/v1/dlq", &HandleListDeadLetters);
   Add(Method::kPost, "/api/v1/dlq/requeue", &HandleRequeueDeadLetters);
   Add(Method::kDelete, "/api/v1/dlq/:id", &HandleDeleteDeadLetter);
   Add(Method::kGet, "/api/v1/messages", &HandleListMessages);
   Add(Method::kGet, "/api/v1/messages/:partitionId/:transactionId", &HandleGetMessage);
   Add(Method::kDelete, "/api/v1/messages/:partitionId/:transactionId", &HandleDeleteMessage);
-  // ==== end dlq and browsing ====
 
-  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ---- overview, status and analytics ----
   Add(Method::kGet, "/api/v1/resources/overview", &HandleResourcesOverview);
   Add(Method::kGet, "/api/v1/resources/namespaces", &HandleResourcesNamespaces);
   Add(Method::kGet, "/api/v1/resources/tasks", &HandleResourcesTasks);
@@ -57,7 +51,6 @@ Api::Api(broker::Broker& broker, ApiOptions options)
   Add(Method::kGet, "/api/v1/status/queues", &HandleStatusQueues);
   Add(Method::kGet, "/api/v1/status/queues/:queue", &HandleStatusQueue);
   Add(Method::kGet, "/api/v1/status/analytics", &HandleStatusAnalytics);
-  // ==== end status ====
   Add(Method::kGet, "/health", &HandleHealth);
   Add(Method::kGet, "/health/live", &HandleLive);
   Add(Method::kGet, "/health/ready", &HandleReady);

@@ -78,32 +78,26 @@ void HandleConfigure(const CallPtr& call);
 void HandleListQueues(const CallPtr& call);
 void HandleGetQueue(const CallPtr& call);
 void HandleDeleteQueue(const CallPtr& call);
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ---- transactions ----
 void HandleTransaction(const CallPtr& call);  // transaction.cc
-// ==== end transactions ====
 
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 // GET /consumer-groups[/:group]; DELETE /consumer-groups/:group[/queues/:queue];
 // POST /consumer-groups/:group/queues/:queue[/partitions/:partition]/seek
 void HandleListGroups(const CallPtr& call);
 void HandleGetGroup(const CallPtr& call);
 void HandleDeleteGroup(const CallPtr& call);
 void HandleSeekGroup(const CallPtr& call);
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
-
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ---- dead-letter queue and message browsing ----
 void HandleListDeadLetters(const CallPtr& call);     // GET /dlq
 void HandleRequeueDeadLetters(const CallPtr& call);  // POST /dlq/requeue
 void HandleDeleteDeadLetter(const CallPtr& call);    // DELETE /dlq/:id
 void HandleListMessages(const CallPtr& call);        // GET /messages
 void HandleGetMessage(const CallPtr& call);          // GET /messages/:partitionId/:transactionId
 void HandleDeleteMessage(const CallPtr& call);       // DELETE the same
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 void HandleResourcesOverview(const CallPtr& call);    // status.cc
 void HandleResourcesNamespaces(const CallPtr& call);  // status.cc
 void HandleResourcesTasks(const CallPtr& call);       // status.cc
@@ -111,7 +105,6 @@ void HandleStatus(const CallPtr& call);               // status.cc
 void HandleStatusQueues(const CallPtr& call);         // status.cc
 void HandleStatusQueue(const CallPtr& call);          // status.cc
 void HandleStatusAnalytics(const CallPtr& call);      // status.cc
-// ==== end status ====
 void HandleHealth(const CallPtr& call);
 void HandleLive(const CallPtr& call);
 void HandleReady(const CallPtr& call);

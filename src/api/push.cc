@@ -18,6 +18,7 @@ using broker::PushStatus;
 namespace {
 
 constexpr size_t kMaxItems = 100000;
+constexpr int64_t kMaxDelayMs = int64_t{366} * 24 * 3600 * 1000;  // a year
 
 }  // namespace
 
@@ -44,6 +45,9 @@ Status DecodePushItem(std::string_view where_text, ondemand::value v, PushItem& 
       item.transaction_id = id.value_or("");
       if (id) return ValidateTransactionId(*id, where + ".transactionId");
       return Status::Ok();
+    }
+    if (key == "delayMs") {  // Ordo extension: not delivered before createdAt + delayMs
+      return ReadInt(field, where + ".delayMs", 0, kMaxDelayMs, item.delay_ms);
     }
     if (key == "traceId") {
       if (Status st = ReadOptString(field, where + ".traceId", item.trace_id); !st.ok()) return st;

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -38,7 +39,10 @@ Broker::Broker(Store& store, BrokerOptions options)
   store_.SetChangeHandler([this](const std::string& queue) { Notify(queue); });
 }
 
-Broker::~Broker() { store_.SetChangeHandler(nullptr); }
+Broker::~Broker() {
+  store_.SetChangeHandler(nullptr);
+  StopRetention();  // the job's handlers may outlive the broker
+}
 
 size_t Broker::parked() const {
   std::lock_guard lock(mu_);
@@ -417,7 +421,7 @@ Result<std::string> Broker::OpenPayload(std::string stored) const {
   return sealer_.Open(std::move(stored));
 }
 
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ---- transactions ----
 void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
   // Every pushed item of the call goes through PreparePush in one call, then back in its place.
   std::vector<PushItem> items;
@@ -474,9 +478,8 @@ void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) 
                                    });
               });
 }
-// ==== end transactions ====
 
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 void Broker::SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) {
   std::string queue = req.queue;
   store_.SeekGroup(ex, std::move(req),
@@ -496,12 +499,67 @@ void Broker::DeleteGroup(Executor ex, std::string group, std::optional<std::stri
                        done(std::move(r));
                      });
 }
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
+// ---- admission and retention ----
+// Lives on its executor: the timer and `running` are touched there only.
+struct Broker::RetentionJob : std::enable_shared_from_this<RetentionJob> {
+  RetentionJob(Broker& b, Executor e, std::chrono::milliseconds i, int64_t n)
+      : broker(b), ex(std::move(e)), interval(i), batch(n), timer(ex) {}
 
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  Broker& broker;
+  Executor ex;
+  std::chrono::milliseconds interval;
+  int64_t batch;
+  boost::asio::steady_timer timer;
+  std::atomic<bool> stopped{false};
+
+  void Arm() {
+    if (stopped.load()) return;
+    timer.expires_after(interval);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->RunBatch();
+    });
+  }
+
+  void RunBatch() {
+    if (stopped.load()) return;
+    broker.store_.RunRetention(ex, broker.options_.clock(), batch,
+                               [self = shared_from_this()](Result<RetentionReport> r) {
+                                 if (self->stopped.load()) return;
+                                 if (!r.ok()) {
+                                   spdlog::warn("retention job: {}", r.status().message());
+                                   return self->Arm();
+                                 }
+                                 for (const std::string& q : r->expired_queues)
+                                   self->broker.Notify(q);
+                                 if (r->removed + r->expired + r->pruned > 0) {
+                                   spdlog::debug("retention job: removed {}, expired {}, pruned {}",
+                                                 r->removed, r->expired, r->pruned);
+                                 }
+                                 if (r->ran && r->more) {
+                                   // The next batch goes behind whatever else is queued on this
+                                   // loop.
+                                   boost::asio::post(self->ex, [self] { self->RunBatch(); });
+                                   return;
+                                 }
+                                 self->Arm();
+                               });
+  }
+};
+
+void Broker::StartRetention(Executor ex, std::chrono::milliseconds interval, int64_t batch) {
+  StopRetention();
+  retention_ = std::make_shared<RetentionJob>(*this, ex, interval, batch);
+  boost::asio::post(ex, [job = retention_] { job->Arm(); });
+}
+
+void Broker::StopRetention() {
+  if (!retention_) return;
+  retention_->stopped.store(true);
+  boost::asio::post(retention_->ex, [job = retention_] { job->timer.cancel(); });
+}
+
+// ---- dead-letter queue and message browsing ----
 void Broker::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) {
   store_.RequeueDeadLetters(ex, std::move(req),
                             [this, done = std::move(done)](Result<RequeueResult> r) {
@@ -511,9 +569,8 @@ void Broker::RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<Requ
                               done(std::move(r));
                             });
 }
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 namespace {
 
 // Flow counts per queue of one call; calls rarely touch more than one or two queues.
@@ -596,6 +653,5 @@ void Broker::CountAcks(const std::vector<AckStatus>& statuses,
   }
   counts.AddTo(*stats_);
 }
-// ==== end status ====
 
 }  // namespace ordo::broker

@@ -74,31 +74,34 @@ class Broker {
   // stored payloads (pop, browsing, dead-letter queue) passes them through it.
   Result<std::string> OpenPayload(std::string stored) const;
 
-  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ---- transactions ----
   // An atomic transaction (semantics.md rule 6): the items of every push operation go through
   // PreparePush, then the store runs all operations in one database transaction
   // (Store::Transaction; a refused ack: kConflict and nothing stored). After a commit, parked long
   // polls are woken as Push (queued messages) and Ack (released leases) wake them.
   void Transaction(Executor ex, TxRequest req, Completion<TxResult> done);
-  // ==== end transactions ====
 
-  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ---- consumer groups and seek ----
   // Store::SeekGroup / Store::DeleteGroup, then wake the parked polls of the queues concerned:
   // a seek backwards (or a removed position) makes messages available again.
   void SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done);
   void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
                    Completion<std::vector<GroupDeletion>> done);
-  // ==== end consumer groups ====
 
-  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-  // ==== end lifecycle ====
+  // ---- admission and retention ----
+  // Background rules (retention, maxWaitTime expiry, dedup window pruning): every `interval`,
+  // Store::RunRetention in batches of `batch` rows, back to back while a batch says more remain
+  // (each batch is posted to `ex`, so requests served there run between batches). Parked polls
+  // of queues where messages expired are woken. Call once, before serving; StopRetention (or
+  // Shutdown) ends it. The loop behind `ex` must outlive the broker's use of it.
+  void StartRetention(Executor ex, std::chrono::milliseconds interval, int64_t batch = 10000);
+  void StopRetention();
 
-  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ---- dead-letter queue and message browsing ----
   // Store::RequeueDeadLetters, then wakes the parked long polls of every queue that got messages.
   void RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done);
-  // ==== end dlq and browsing ====
 
-  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ---- overview, status and analytics ----
   // Starts keeping per-queue, per-minute flow counters (StatsRecorder), flushed to the store
   // every options.flush_interval. Call once, before serving; until then nothing is counted.
   void StartStats(StatsRecorderOptions options);
@@ -117,7 +120,6 @@ class Broker {
   std::unique_ptr<StatsRecorder> stats_;
 
  public:
-  // ==== end status ====
 
   // Answers every parked long poll with an empty result; later long polls answer at once.
   void Shutdown();
@@ -152,6 +154,8 @@ class Broker {
   Store& store_;
   BrokerOptions options_;
   Sealer sealer_;
+  struct RetentionJob;  // lifecycle (#4.5): the background rules' timer, on its executor
+  std::shared_ptr<RetentionJob> retention_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> rotation_{0};  // PopAny: where each priority tier starts
   // A namespace/task long poll that matches no queue looks again this often (creating a queue

@@ -108,9 +108,12 @@ int16_t AckStatusCode(AckStatus s) {
 // The parallel arrays of ordo.push's items (kPush $1..$6, also kTransact's). Add gives the item
 // its message id, a UUIDv7 at `now`, which is also its transaction id when it has none.
 struct PushArrays {
-  ArrayLiteral queues, partitions, ids, txids, traces, payloads;
+  ArrayLiteral queues, partitions, ids, txids, traces, payloads, calls, delays;
+  bool delayed = false;
 
-  void Add(PushItem& item, Micros now) {
+  // `call`: the request the item belongs to (1, 2, ...): ordo.push refuses a call that would pass
+  // a queue's maxSize whole, and only that call.
+  void Add(PushItem& item, Micros now, int64_t call = 1) {
     std::string id = NewUuidV7(now);
     // Without a transaction id from the user, the message id is the transaction id.
     if (item.transaction_id.empty()) item.transaction_id = id;
@@ -120,11 +123,20 @@ struct PushArrays {
     txids.Add(item.transaction_id);
     traces.Add(item.trace_id);
     payloads.Add(item.payload);
+    calls.Add(call);
+    delays.Add(item.delay_ms);
+    delayed = delayed || item.delay_ms > 0;
   }
-  void AppendTo(Params& params) {
+  // The six item arrays (ordo.push $1..$6, also ordo.transact's).
+  void AppendItemsTo(Params& params) {
     for (ArrayLiteral* a : {&queues, &partitions, &ids, &txids, &traces, &payloads}) {
       params.emplace_back(a->Take());
     }
+  }
+  std::optional<std::string> TakeCalls() { return calls.Take(); }
+  // NULL when no item is delayed: the common case costs the function nothing.
+  std::optional<std::string> TakeDelays() {
+    return delayed ? std::optional<std::string>(delays.Take()) : std::nullopt;
   }
 };
 
@@ -413,12 +425,16 @@ struct PgStore::Loop {
       for (const PushItem& item : call.items) bytes += item.payload.size() + 16;
     }
     arrays.payloads.Reserve(bytes + 2);
+    int64_t call_index = 0;
     for (PushCall& call : *group) {
-      for (PushItem& item : call.items) arrays.Add(item, now);
+      ++call_index;
+      for (PushItem& item : call.items) arrays.Add(item, now, call_index);
     }
     Params params;
-    arrays.AppendTo(params);
+    arrays.AppendItemsTo(params);
     params.emplace_back(std::to_string(now));
+    params.emplace_back(arrays.TakeCalls());
+    params.emplace_back(arrays.TakeDelays());
     auto args = std::make_shared<const Params>(std::move(params));
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
@@ -438,6 +454,12 @@ struct PgStore::Loop {
       int row = 0;
       std::vector<std::string_view> woken;
       for (PushCall& call : *group) {
+        // maxSize refused the call whole: nothing of it was stored.
+        if (Status full = QueueFullStatus(rows, row, call.items); !full.ok()) {
+          row += static_cast<int>(call.items.size());
+          Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), full);
+          continue;
+        }
         std::vector<PushOutcome> out;
         out.reserve(call.items.size());
         for (PushItem& item : call.items) {
@@ -461,6 +483,23 @@ struct PgStore::Loop {
       }
       Announce(woken);
     });
+  }
+
+  // ---- admission and retention ----
+  // Not ok when ordo.push refused the call starting at `row` (status 2 or 3 on its items).
+  static Status QueueFullStatus(const Rows& rows, int row, const std::vector<PushItem>& items) {
+    bool refused = false;
+    std::string_view full;
+    for (size_t i = 0; i < items.size() && row + static_cast<int>(i) < rows.size(); ++i) {
+      int64_t st = rows.Int(row + static_cast<int>(i), 1);
+      if (st == 2 && full.empty()) full = items[i].queue;
+      refused = refused || st >= 2;
+    }
+    if (!refused) return Status::Ok();
+    return Status::QueueFull(fmt::format(
+        "queue '{}' is full (maxSize reached); nothing of this push was stored (retry once "
+        "consumers have drained the queue)",
+        full));
   }
 
   static void AddOnce(std::vector<std::string_view>& v, std::string_view q) {
@@ -882,7 +921,7 @@ void PgStore::NextTimedEvent(Executor ex, std::string queue, std::string group,
             return r.IsNull(0, col) ? std::optional<Micros>()
                                     : std::optional<Micros>(r.Int(0, col));
           };
-          return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now);
+          return NextTimedEventFrom(opt(0), opt(1), r.Int(0, 2), r.Int(0, 3), now, opt(4));
         });
   });
 }
@@ -1018,13 +1057,13 @@ void PgStore::FindQueues(Executor ex, QueueFilter filter, Completion<std::vector
 
 #undef ORDO_PG_ADMIT
 
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ---- transactions ----
 namespace {
 
 // The reason ordo.transact raised ("operations[i]: ..."), without libpq's severity prefix and
 // the PL/pgSQL context lines that follow it in the error text.
 std::string TransactRefusal(const std::string& error_text) {
-  size_t at = error_text.find("operations[");
+  size_t at = error_text.find("operations");
   if (at == std::string::npos) return "the transaction was refused and rolled back";
   size_t end = error_text.find('\n', at);
   return error_text.substr(at, end == std::string::npos ? std::string::npos : end - at);
@@ -1113,18 +1152,22 @@ void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done)
       }
     }
     Params params;
-    pushes.AppendTo(params);
+    pushes.AppendItemsTo(params);
     params.emplace_back(ack_ops.Take());
     acks.AppendTo(params);
     params.emplace_back(std::to_string(now));
+    params.emplace_back(pushes.TakeDelays());
     // Its own statement on the pool, never through the push batcher: a refused ack of this call
     // rolls back this call's work only.
     e->ExecWithState(sql::kTransact, std::make_shared<const Params>(std::move(params)),
                      [e, state](Result<ResultPtr> r, const std::string& sqlstate) {
                        if (!r.ok()) {
-                         Status s = sqlstate == sql::kTransactRefused
-                                        ? Status::Conflict(TransactRefusal(r.status().message()))
-                                        : r.status();
+                         Status s = r.status();
+                         if (sqlstate == sql::kTransactRefused) {
+                           s = Status::Conflict(TransactRefusal(s.message()));
+                         } else if (sqlstate == sql::kTransactQueueFull) {
+                           s = Status::QueueFull(TransactRefusal(s.message()));
+                         }
                          return e->Finish<TxResult>(state->ex, std::move(state->done),
                                                     std::move(s));
                        }
@@ -1137,9 +1180,8 @@ void PgStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done)
                      });
   });
 }
-// ==== end transactions ====
 
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 void PgStore::DescribeGroups(Executor ex, std::optional<std::string> group,
                              Completion<std::vector<GroupQueueRow>> done) {
   using T = std::vector<GroupQueueRow>;
@@ -1243,12 +1285,49 @@ void PgStore::DeleteGroup(Executor ex, std::string group, std::optional<std::str
                             });
              });
 }
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
+// ---- admission and retention ----
+// One statement through the engine loop's asynchronous Exec, like every other operation.
+void PgStore::RunRetention(Executor ex, Micros now, int64_t limit,
+                           Completion<RetentionReport> done) {
+  if (!engine_) {
+    return PostCompletion<RetentionReport>(ex, std::move(done),
+                                           Status::Unavailable("the store is closed"));
+  }
+  if (!Admit<RetentionReport>(engine_->pending, options_.max_pending, engine_->closed.load(), ex,
+                              done)) {
+    return;
+  }
+  Params args = {std::to_string(now), std::to_string(limit)};
+  Loop* e = engine_.get();
+  asio::post(
+      e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+        e->Single<RetentionReport>(sql::kRunRetention, std::move(args), std::move(ex),
+                                   std::move(done), [](const Rows& r) -> Result<RetentionReport> {
+                                     if (r.size() != 1)
+                                       return Status::Internal("run_retention returned no row");
+                                     RetentionReport out;
+                                     out.ran = r.Bool(0, 0);
+                                     out.removed = r.Int(0, 1);
+                                     out.expired = r.Int(0, 2);
+                                     out.pruned = r.Int(0, 3);
+                                     out.more = r.Bool(0, 4);
+                                     if (!r.IsNull(0, 5)) {
+                                       std::string_view names = r.Text(0, 5);
+                                       while (!names.empty()) {
+                                         size_t comma = names.find(',');
+                                         out.expired_queues.emplace_back(names.substr(0, comma));
+                                         names = comma == std::string_view::npos
+                                                     ? std::string_view()
+                                                     : names.substr(comma + 1);
+                                       }
+                                     }
+                                     return out;
+                                   });
+      });
+}
 
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ---- dead-letter queue and message browsing ----
 namespace {
 
 std::optional<std::string> OptMicros(const std::optional<Micros>& v) {
@@ -1513,9 +1592,8 @@ void PgStore::DeleteMessage(Executor ex, std::string partition_id, std::string t
 }
 
 #undef ORDO_PG_DLQ_ADMIT
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 namespace {
 
 Result<std::vector<StatsRow>> DecodeStatsRows(const Rows& r) {
@@ -1633,5 +1711,4 @@ void PgStore::Overview(Executor ex, std::optional<std::string> queue,
                                                     std::move(done), &DecodeOverview);
              });
 }
-// ==== end status ====
 }  // namespace ordo::broker

@@ -58,24 +58,23 @@ class PgStore final : public Store {
   static std::vector<std::pair<std::string, std::string>> ConnectParams(
       const std::string& url, const StoreOptions& options);
 
-  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ---- transactions ----
   // One statement (ordo.transact), sent on its own, never through the push or ack batchers: a
   // refused ack rolls back this call's work only.
   void Transaction(Executor ex, TxRequest req, Completion<TxResult> done) override;
-  // ==== end transactions ====
 
-  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ---- consumer groups and seek ----
   void DescribeGroups(Executor ex, std::optional<std::string> group,
                       Completion<std::vector<GroupQueueRow>> done) override;
   void SeekGroup(Executor ex, SeekRequest req, Completion<SeekOutcome> done) override;
   void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
                    Completion<std::vector<GroupDeletion>> done) override;
-  // ==== end consumer groups ====
 
-  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-  // ==== end lifecycle ====
+  // ---- admission and retention ----
+  void RunRetention(Executor ex, Micros now, int64_t limit,
+                    Completion<RetentionReport> done) override;
 
-  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ---- dead-letter queue and message browsing ----
   void ListDeadLetters(Executor ex, DeadLetterQuery query,
                        Completion<DeadLetterPage> done) override;
   void RequeueDeadLetters(Executor ex, RequeueRequest req, Completion<RequeueResult> done) override;
@@ -85,15 +84,13 @@ class PgStore final : public Store {
                   Completion<MessageDetail> done) override;
   void DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
                      Completion<bool> done) override;
-  // ==== end dlq and browsing ====
 
-  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ---- overview, status and analytics ----
   void FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
                   Completion<size_t> done) override;
   void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) override;
   void Overview(Executor ex, std::optional<std::string> queue,
                 Completion<std::vector<QueueSummary>> done) override;
-  // ==== end status ====
  private:
   struct Loop;  // the engine loop's state; touched on its thread only
   std::string url_;

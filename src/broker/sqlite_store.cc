@@ -27,6 +27,9 @@ namespace {
 
 constexpr Micros kMicrosPerSecond = 1'000'000;
 constexpr Micros kForever = std::numeric_limits<Micros>::max();
+// ---- admission and retention ----
+// A pop dead-letters at most this many expired messages of a partition before delivering.
+constexpr int64_t kPopExpiryLimit = 10000;
 
 // A write operation: computes its result inside the group transaction, reports after commit.
 template <typename T>
@@ -175,6 +178,7 @@ struct SqliteStore::Core {
     queue_names_by_pk.clear();
     partitions_by_key.clear();
     partition_keys_by_id.clear();
+    dedup_window_used = true;  // a rolled-back prune may have restored entries
   }
 
   Status Prepare(Connection& c) {
@@ -220,7 +224,7 @@ struct SqliteStore::Core {
       *item.target = std::move(prepared).value();
     }
     st.emplace(std::move(s));
-    return Status::Ok();
+    return PrepareLifecycle(c);
   }
 
   // ---- queues and partitions -------------------------------------------------------------
@@ -363,6 +367,7 @@ struct SqliteStore::Core {
 
   Result<std::vector<PushOutcome>> Push(Connection& conn, std::vector<PushItem>& items) {
     Micros now = clock();
+    if (Status s = AdmitPush(items, now); !s.ok()) return s;
     std::vector<PushOutcome> out;
     out.reserve(items.size());
     std::vector<PartitionRow*> touched;
@@ -379,7 +384,18 @@ struct SqliteStore::Core {
       o.trace_id = item.trace_id;
       Micros created = std::max(now, part.last_at);
       std::string id = NewUuidV7(created);
+      const bool chosen_txid = !item.transaction_id.empty();
       o.transaction_id = item.transaction_id.empty() ? id : std::move(item.transaction_id);
+      if (chosen_txid && dedup_window_used) {
+        auto hit = DedupWindowHit(part.pk, **q, o.transaction_id, now);
+        if (!hit.ok()) return hit.status();
+        if (*hit) {
+          o.status = PushStatus::kDuplicate;
+          o.message_id = std::move(**hit);
+          out.push_back(std::move(o));
+          continue;
+        }
+      }
 
       int64_t seq = part.last_seq + 1;
       Statement& ins = st->insert_message;
@@ -398,6 +414,13 @@ struct SqliteStore::Core {
         o.status = PushStatus::kDuplicate;
         out.push_back(std::move(o));
         continue;
+      }
+      if (item.delay_ms > 0) {
+        Status vs = lc->set_visible_at.Bind(1, part.pk)
+                        .Bind(2, seq)
+                        .Bind(3, created + item.delay_ms * 1000)
+                        .Run();
+        if (!vs.ok()) return vs;
       }
       part.last_seq = seq;
       part.last_at = created;
@@ -496,10 +519,11 @@ struct SqliteStore::Core {
   // Reads up to `limit` deliverable messages of one partition for the group.
   Status FetchMessages(const PartitionRow& part, const std::string& queue, const std::string& group,
                        int64_t position, Micros visible_edge, int64_t limit,
-                       std::vector<Message>& out) {
+                       std::vector<Message>& out, Micros now) {
     Statement& f = st->fetch_messages;
     f.Bind(1, part.pk).Bind(2, group).Bind(3, position).Bind(4, visible_edge).Bind(5, limit);
     while (f.Step()) {
+      if (f.Int(7) > now) break;  // a delayed message (delayMs) holds back its lane
       Message m;
       m.seq = f.Int(0);
       m.id = f.Text(1);
@@ -583,8 +607,15 @@ struct SqliteStore::Core {
         result.window_buffer_active = true;
         return result;
       }
+      if (o.max_wait_time_s > 0) {
+        auto expiry =
+            ExpireWaiting(queue.pk, part.pk, req.group, *c,
+                          now - o.max_wait_time_s * kMicrosPerSecond, kPopExpiryLimit, now);
+        if (!expiry.ok()) return expiry.status();
+        if (!expiry->complete) return result;  // kEmpty; the job goes on with the rest
+      }
       if (Status s = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
-                                   req.batch, result.messages);
+                                   req.batch, result.messages, now);
           !s.ok()) {
         return s;
       }
@@ -627,9 +658,16 @@ struct SqliteStore::Core {
       const PartitionRow& part = **p;
       auto c = EnsureCursor(part.pk, req.group, *start);
       if (!c.ok()) return c.status();
+      if (o.max_wait_time_s > 0) {
+        auto expiry =
+            ExpireWaiting(queue.pk, part.pk, req.group, *c,
+                          now - o.max_wait_time_s * kMicrosPerSecond, kPopExpiryLimit, now);
+        if (!expiry.ok()) return expiry.status();
+        if (!expiry->complete) continue;
+      }
       size_t first = result.messages.size();
       if (Status fs = FetchMessages(part, queue.info.name, req.group, c->position, visible_edge,
-                                    room, result.messages);
+                                    room, result.messages, now);
           !fs.ok()) {
         return fs;
       }
@@ -863,6 +901,330 @@ struct SqliteStore::Core {
     }
     DropCaches();
     return true;
+  }
+
+  // ---- admission and retention ----
+  struct LifecycleStatements {
+    Statement queue_size, dedup_lookup, scan_from, waiting, set_visible_at;
+  };
+  std::optional<LifecycleStatements> lc;
+  // False only while the dedup window table is known to be empty: pushes then skip its lookup.
+  bool dedup_window_used = true;
+
+  Status PrepareLifecycle(Connection& c) {
+    LifecycleStatements s;
+    struct Item {
+      Statement* target;
+      const char* text;
+    };
+    const Item items[] = {
+        {&s.queue_size, sql::kLcQueueSize},        {&s.dedup_lookup, sql::kLcDedupLookup},
+        {&s.scan_from, sql::kLcScanFrom},          {&s.waiting, sql::kLcWaiting},
+        {&s.set_visible_at, sql::kLcSetVisibleAt},
+    };
+    for (const Item& item : items) {
+      auto prepared = c.Prepare(item.text);
+      if (!prepared.ok()) return prepared.status();
+      *item.target = std::move(prepared).value();
+    }
+    lc.emplace(std::move(s));
+    return RefreshDedupWindowUsed(c);
+  }
+
+  Status RefreshDedupWindowUsed(Connection& c) {
+    auto any = c.Prepare(sql::kLcDedupAny);
+    if (!any.ok()) return any.status();
+    bool used = any->Step() && any->Int(0) != 0;
+    if (!any->status().ok()) return any->status();
+    dedup_window_used = used;
+    return Status::Ok();
+  }
+
+  // The original message id when (partition, transaction id) is in the dedup window: its
+  // message was removed by retention less than dedupWindowSeconds after it was pushed.
+  Result<std::optional<std::string>> DedupWindowHit(int64_t partition_pk, const QueueRow& q,
+                                                    const std::string& txid, Micros now) {
+    Statement& look = lc->dedup_lookup;
+    look.Bind(1, partition_pk).Bind(2, txid);
+    look.Bind(3, now - q.info.options.dedup_window_s * kMicrosPerSecond);
+    std::optional<std::string> id;
+    if (look.Step()) id = std::string(look.Text(0));
+    Status s = look.status();
+    look.Reset();
+    if (!s.ok()) return s;
+    return id;
+  }
+
+  // maxSize: the call is refused whole (nothing stored) when a queue with maxSize would hold
+  // more than maxSize waiting messages after it. Only messages it would store count (not
+  // transaction ids already stored or in the dedup window). One size query per capped queue.
+  Status AdmitPush(const std::vector<PushItem>& items, Micros now) {
+    std::vector<std::string_view> names;
+    for (const PushItem& item : items) {
+      if (std::find(names.begin(), names.end(), item.queue) == names.end()) {
+        names.push_back(item.queue);
+      }
+    }
+    for (std::string_view name : names) {
+      auto q = FindQueue(std::string(name));
+      if (!q.ok()) return q.status();
+      if (!*q || (*q)->info.options.max_size <= 0) continue;
+      const QueueRow& queue = **q;
+      int64_t adding = 0;
+      std::vector<std::pair<std::string_view, std::string_view>> seen;
+      for (const PushItem& item : items) {
+        if (item.queue != name) continue;
+        if (item.transaction_id.empty()) {
+          ++adding;
+          continue;
+        }
+        std::pair<std::string_view, std::string_view> key{item.partition, item.transaction_id};
+        if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+        seen.push_back(key);
+        auto p = FindPartition(queue, item.partition);
+        if (!p.ok()) return p.status();
+        if (!*p) {
+          ++adding;
+          continue;
+        }
+        Statement& find = st->find_message;
+        find.Bind(1, (*p)->pk).Bind(2, item.transaction_id);
+        bool stored = find.Step();
+        Status fs = find.status();
+        find.Reset();
+        if (!fs.ok()) return fs;
+        if (stored) continue;
+        if (dedup_window_used) {
+          auto hit = DedupWindowHit((*p)->pk, queue, item.transaction_id, now);
+          if (!hit.ok()) return hit.status();
+          if (*hit) continue;
+        }
+        ++adding;
+      }
+      if (adding == 0) continue;
+      Statement& size = lc->queue_size;
+      size.Bind(1, queue.pk);
+      int64_t waiting = size.Step() ? size.Int(0) : 0;
+      Status ss = size.status();
+      size.Reset();
+      if (!ss.ok()) return ss;
+      const int64_t max = queue.info.options.max_size;
+      if (waiting + adding > max) {
+        return Status::QueueFull(fmt::format(
+            "queue '{}' is full: {} waiting messages, maxSize {}, this push adds {}; nothing of "
+            "it was stored (retry once consumers have drained the queue)",
+            name, waiting, max, adding));
+      }
+    }
+    return Status::Ok();
+  }
+
+  struct Expiry {
+    int64_t expired = 0;
+    bool complete = true;  // false: more expired messages remain past the limit
+  };
+
+  // maxWaitTimeSeconds: messages of (partition, group) past the cursor created before `cutoff`
+  // go to the dead-letter queue ("expired") and are done for the group. The cursor must carry
+  // no live lease. At most `limit` messages; saves the cursor.
+  Result<Expiry> ExpireWaiting(int64_t queue_pk, int64_t partition_pk, const std::string& group,
+                               CursorRow& c, Micros cutoff, int64_t limit, Micros now) {
+    Expiry out;
+    Statement& scan = lc->scan_from;
+    scan.Bind(1, partition_pk).Bind(2, c.position).Bind(3, limit);
+    std::optional<int64_t> last;
+    int64_t newest = 0, scanned = 0;
+    while (scan.Step()) {
+      ++scanned;
+      newest = scan.Int(0);
+      if (scan.Int(1) < cutoff) last = newest;  // created_at grows with seq: a prefix
+    }
+    Status s = scan.status();
+    scan.Reset();
+    if (!s.ok()) return s;
+    if (!last) return out;
+    std::vector<std::pair<int64_t, int64_t>> victims;  // seq, failure count
+    Statement& w = lc->waiting;
+    w.Bind(1, partition_pk).Bind(2, group).Bind(3, c.position).Bind(4, *last);
+    while (w.Step()) victims.emplace_back(w.Int(0), w.Int(1));
+    s = w.status();
+    w.Reset();
+    if (!s.ok()) return s;
+    QueueRow owner;
+    owner.pk = queue_pk;
+    for (const auto& [seq, failures] : victims) {
+      if (s = ToDeadLetter(owner, partition_pk, group, seq, "expired", failures, now); !s.ok()) {
+        return s;
+      }
+    }
+    out.expired = static_cast<int64_t>(victims.size());
+    s = st->delete_completions_up_to.Bind(1, partition_pk).Bind(2, group).Bind(3, *last).Run();
+    if (!s.ok()) return s;
+    c.position = *last - 1;
+    if (s = CompleteMessage(partition_pk, group, c, *last); !s.ok()) return s;
+    if (s = SaveCursor(partition_pk, group, c); !s.ok()) return s;
+    out.complete = !(scanned == limit && *last == newest);
+    return out;
+  }
+
+  // Removes messages (partition, seq <= last), a prefix of the partition, keeping producer-chosen
+  // transaction ids still inside the dedup window; cursors behind it move past it. As
+  // ordo._remove_prefix.
+  Result<int64_t> RemovePrefix(Connection& conn, int64_t partition_pk, int64_t last,
+                               int64_t dedup_window_s, Micros now) {
+    auto keep = conn.Prepare(sql::kLcKeepDedup);
+    if (!keep.ok()) return keep.status();
+    keep->Bind(1, partition_pk).Bind(2, last).Bind(3, now - dedup_window_s * kMicrosPerSecond);
+    if (Status s = keep->Run(); !s.ok()) return s;
+    if (conn.changes() > 0) dedup_window_used = true;
+    auto del = conn.Prepare(sql::kLcDeletePrefix);
+    if (!del.ok()) return del.status();
+    if (Status s = del->Bind(1, partition_pk).Bind(2, last).Run(); !s.ok()) return s;
+    int64_t removed = conn.changes();
+    auto behind = conn.Prepare(sql::kLcCursorsBehind);
+    if (!behind.ok()) return behind.status();
+    behind->Bind(1, partition_pk).Bind(2, last);
+    std::vector<std::string> groups;
+    while (behind->Step()) groups.emplace_back(behind->Text(0));
+    if (!behind->status().ok()) return behind->status();
+    for (const std::string& g : groups) {
+      auto loaded = LoadCursor(partition_pk, g);
+      if (!loaded.ok()) return loaded.status();
+      if (!*loaded) continue;
+      CursorRow& c = **loaded;
+      Status s = st->delete_completions_up_to.Bind(1, partition_pk).Bind(2, g).Bind(3, last).Run();
+      if (!s.ok()) return s;
+      c.position = last - 1;
+      if (s = CompleteMessage(partition_pk, g, c, last); !s.ok()) return s;
+      if (c.lease_last_seq <= c.position) c.EndLease();
+      if (s = SaveCursor(partition_pk, g, c); !s.ok()) return s;
+    }
+    auto mark = conn.Prepare(sql::kLcSetRemovedThrough);
+    if (!mark.ok()) return mark.status();
+    if (Status s = mark->Bind(1, partition_pk).Bind(2, last).Run(); !s.ok()) return s;
+    return removed;
+  }
+
+  // A bounded scan from the oldest message: the highest seq (created before `cutoff`, at most
+  // `through`) and whether the scan stopped at the limit on such a message.
+  struct PrefixEnd {
+    std::optional<int64_t> last;
+    bool more = false;
+  };
+  Result<PrefixEnd> FindPrefix(int64_t partition_pk, Micros cutoff, int64_t through,
+                               int64_t limit) {
+    PrefixEnd out;
+    Statement& scan = lc->scan_from;
+    scan.Bind(1, partition_pk).Bind(2, int64_t{0}).Bind(3, limit);
+    int64_t newest = 0, scanned = 0;
+    while (scan.Step()) {
+      ++scanned;
+      newest = scan.Int(0);
+      if (scan.Int(1) < cutoff && newest <= through) out.last = newest;
+    }
+    Status s = scan.status();
+    scan.Reset();
+    if (!s.ok()) return s;
+    out.more = out.last && scanned == limit && *out.last == newest;
+    return out;
+  }
+
+  // One bounded batch of the background rules, as ordo.run_retention.
+  Result<RetentionReport> RunRetention(Connection& conn, Micros now, int64_t limit) {
+    RetentionReport report;
+    int64_t budget = std::max<int64_t>(limit, 1);
+    struct Candidate {
+      int64_t partition_pk;
+      int64_t dedup_window_s;
+      Micros cutoff;
+      int64_t through;
+    };
+    auto candidates = [&](const char* text, bool with_through) -> Result<std::vector<Candidate>> {
+      auto sel = conn.Prepare(text);
+      if (!sel.ok()) return sel.status();
+      sel->Bind(1, now);
+      std::vector<Candidate> out;
+      while (sel->Step()) {
+        out.push_back({sel->Int(0), sel->Int(1), sel->Int(2),
+                       with_through ? sel->Int(3) : std::numeric_limits<int64_t>::max()});
+      }
+      if (!sel->status().ok()) return sel->status();
+      return out;
+    };
+    // 1. retentionSeconds, 2. completedRetentionSeconds
+    for (int rule = 0; rule < 2; ++rule) {
+      auto list = rule == 0 ? candidates(sql::kLcRetentionCandidates, false)
+                            : candidates(sql::kLcCompletedCandidates, true);
+      if (!list.ok()) return list.status();
+      for (const Candidate& cand : *list) {
+        if (budget <= 0) {
+          report.more = true;
+          break;
+        }
+        auto end = FindPrefix(cand.partition_pk, cand.cutoff, cand.through, budget);
+        if (!end.ok()) return end.status();
+        if (!end->last) continue;
+        if (end->more) report.more = true;
+        auto n = RemovePrefix(conn, cand.partition_pk, *end->last, cand.dedup_window_s, now);
+        if (!n.ok()) return n.status();
+        report.removed += *n;
+        budget -= std::max<int64_t>(*n, 1);
+      }
+    }
+    // 3. maxWaitTimeSeconds
+    {
+      auto sel = conn.Prepare(sql::kLcExpiryCandidates);
+      if (!sel.ok()) return sel.status();
+      sel->Bind(1, now);
+      struct Waiting {
+        int64_t partition_pk;
+        std::string group;
+        int64_t queue_pk;
+        std::string queue;
+        Micros cutoff;
+      };
+      std::vector<Waiting> list;
+      while (sel->Step()) {
+        list.push_back({sel->Int(0), std::string(sel->Text(1)), sel->Int(2),
+                        std::string(sel->Text(3)), sel->Int(4)});
+      }
+      if (!sel->status().ok()) return sel->status();
+      for (const Waiting& wt : list) {
+        if (budget <= 0) {
+          report.more = true;
+          break;
+        }
+        auto loaded = LoadCursor(wt.partition_pk, wt.group);
+        if (!loaded.ok()) return loaded.status();
+        if (!*loaded || (*loaded)->LeaseLive(now)) continue;
+        auto expiry =
+            ExpireWaiting(wt.queue_pk, wt.partition_pk, wt.group, **loaded, wt.cutoff, budget, now);
+        if (!expiry.ok()) return expiry.status();
+        if (expiry->expired > 0) {
+          report.expired += expiry->expired;
+          if (std::find(report.expired_queues.begin(), report.expired_queues.end(), wt.queue) ==
+              report.expired_queues.end()) {
+            report.expired_queues.push_back(wt.queue);
+          }
+        }
+        if (!expiry->complete) report.more = true;
+        budget -= std::max<int64_t>(expiry->expired, 1);
+      }
+    }
+    // 4. dedup window entries past their window
+    if (budget <= 0) {
+      report.more = true;
+    } else if (dedup_window_used) {
+      auto prune = conn.Prepare(sql::kLcPruneDedup);
+      if (!prune.ok()) return prune.status();
+      if (Status s = prune->Bind(1, now).Bind(2, budget).Run(); !s.ok()) return s;
+      report.pruned = conn.changes();
+      if (report.pruned >= budget) report.more = true;
+      if (report.pruned > 0) {
+        if (Status s = RefreshDedupWindowUsed(conn); !s.ok()) return s;
+      }
+    }
+    return report;
   }
 };
 
@@ -1103,7 +1465,7 @@ void SqliteStore::NextTimedEvent(Executor ex, std::string queue, std::string gro
         auto opt = [&](int col) {
           return st->IsNull(col) ? std::optional<Micros>() : std::optional<Micros>(st->Int(col));
         };
-        return NextTimedEventFrom(opt(0), opt(1), st->Int(2), st->Int(3), now);
+        return NextTimedEventFrom(opt(0), opt(1), st->Int(2), st->Int(3), now, opt(4));
       });
 }
 
@@ -1117,7 +1479,7 @@ void SqliteStore::Ping(Executor ex, Completion<bool> done) {
   });
 }
 
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ---- transactions ----
 void SqliteStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) {
   // The writer runs this job inside its own savepoint. A non-ok result rolls back that savepoint
   // only (the other jobs of the group commit keep theirs) and drops Core's caches
@@ -1149,9 +1511,8 @@ void SqliteStore::Transaction(Executor ex, TxRequest req, Completion<TxResult> d
         return out;
       });
 }
-// ==== end transactions ====
 
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 void SqliteStore::DescribeGroups(Executor ex, std::optional<std::string> group,
                                  Completion<std::vector<GroupQueueRow>> done) {
   Clock clock = options_.clock;
@@ -1300,12 +1661,18 @@ void SqliteStore::DeleteGroup(Executor ex, std::string group, std::optional<std:
         return out;
       });
 }
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
+// ---- admission and retention ----
+// One writer job per batch, so pushes and pops interleave with a long clean-up.
+void SqliteStore::RunRetention(Executor ex, Micros now, int64_t limit,
+                               Completion<RetentionReport> done) {
+  SubmitWrite<RetentionReport>(std::move(ex), std::move(done),
+                               [now, limit](Core& e, Connection& c) -> Result<RetentionReport> {
+                                 return e.RunRetention(c, now, limit);
+                               });
+}
 
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ---- dead-letter queue and message browsing ----
 namespace {
 
 void BindOptInt(Statement& st, int i, const std::optional<int64_t>& v) {
@@ -1589,9 +1956,8 @@ void SqliteStore::DeleteMessage(Executor ex, std::string partition_id, std::stri
         return true;
       });
 }
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 void SqliteStore::FlushStats(Executor ex, std::vector<StatsCell> cells, Micros keep_from,
                              Completion<size_t> done) {
   SubmitWrite<size_t>(
@@ -1673,5 +2039,4 @@ void SqliteStore::Overview(Executor ex, std::optional<std::string> queue,
         return out;
       });
 }
-// ==== end status ====
 }  // namespace ordo::broker

@@ -43,6 +43,17 @@ void PostCompletion(const Executor& ex, Completion<T> done, Result<T> result) {
       ex, [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
 }
 
+// ---- admission and retention ----
+// What one Store::RunRetention batch did.
+struct RetentionReport {
+  bool ran = true;      // false: another instance runs the jobs right now
+  int64_t removed = 0;  // messages removed by retentionSeconds / completedRetentionSeconds
+  int64_t expired = 0;  // (message, group) pairs dead-lettered by maxWaitTimeSeconds
+  int64_t pruned = 0;   // dedup window entries dropped
+  bool more = false;    // the batch hit its limit: work may remain
+  std::vector<std::string> expired_queues;  // queues where messages expired (wake their polls)
+};
+
 struct StoreOptions {
   Clock clock = SystemClock();
   // Upper bound on operations waiting for the engine. Past it, calls complete with kUnavailable
@@ -118,7 +129,7 @@ class Store {
     (void)handler;
   }
 
-  // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+  // ---- transactions ----
   // Runs the operations of `req` in order inside ONE database transaction: all of them commit,
   // or none does. An ack that is refused ("Message not found", "Invalid or expired lease") rolls
   // everything back and completes with kConflict, "operations[i]: <reason>" (i: the operation's
@@ -127,9 +138,8 @@ class Store {
   // report them (e.g. kUnavailable); they too leave nothing behind.
   // Sequence order in each partition stays commit order, as for Push.
   virtual void Transaction(Executor ex, TxRequest req, Completion<TxResult> done) = 0;
-  // ==== end transactions ====
 
-  // ==== consumer groups: #4.4 consumer groups, seek ====
+  // ---- consumer groups and seek ----
   // Every (group, queue) pair the store knows (a subscription row or a cursor), with one row per
   // partition of the queue; only `group` when given. Ordered by queue, group, partition name.
   // Each partition costs bounded index lookups, never a scan of its messages.
@@ -146,12 +156,18 @@ class Store {
   // was removed; empty when the group was unknown there.
   virtual void DeleteGroup(Executor ex, std::string group, std::optional<std::string> queue,
                            Completion<std::vector<GroupDeletion>> done) = 0;
-  // ==== end consumer groups ====
 
-  // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-  // ==== end lifecycle ====
+  // ---- admission and retention ----
+  // One bounded batch of the background rules at `now` (docs/semantics-decisions.md,
+  // "Lifecycle"): retentionSeconds, completedRetentionSeconds, maxWaitTimeSeconds (to the
+  // dead-letter queue with error "expired") and pruning of the dedup window. Touches about
+  // `limit` rows at most; `more` says work may remain (call again, after letting other work
+  // run). On PostgreSQL only one instance runs it at a time: `ran` is false when another holds
+  // the job's advisory lock.
+  virtual void RunRetention(Executor ex, Micros now, int64_t limit,
+                            Completion<RetentionReport> done) = 0;
 
-  // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+  // ---- dead-letter queue and message browsing ----
   // One page of dead letters matching the filter, after `query.after`, in (failed_at, pk) order.
   virtual void ListDeadLetters(Executor ex, DeadLetterQuery query,
                                Completion<DeadLetterPage> done) = 0;
@@ -172,9 +188,8 @@ class Store {
   // done (a hole in the sequence is never waited for).
   virtual void DeleteMessage(Executor ex, std::string partition_id, std::string transaction_id,
                              Completion<bool> done) = 0;
-  // ==== end dlq and browsing ====
 
-  // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+  // ---- overview, status and analytics ----
   // Adds each cell's counts to the stored counters of its (queue, minute), creating them as
   // needed: flushing the same cell twice (or from two instances sharing the database) adds up.
   // In the same transaction, removes the counters of minutes before `keep_from` and ignores such
@@ -192,7 +207,6 @@ class Store {
   // dead-letter tables (status_types.h, TalliesFromSequences). Ordered by name.
   virtual void Overview(Executor ex, std::optional<std::string> queue,
                         Completion<std::vector<QueueSummary>> done) = 0;
-  // ==== end status ====
 };
 
 // "sqlite:PATH" (the default is sqlite:./ordo-data/ordo.db; creates the directory of PATH), or

@@ -73,6 +73,7 @@ struct PushItem {
   std::string payload = "{}";  // the raw JSON text, validated, stored verbatim
   std::string transaction_id;  // empty: the store makes one (the message id)
   std::optional<std::string> trace_id;
+  int64_t delay_ms = 0;  // not delivered before created_at + delay_ms (its lane waits too)
 };
 
 enum class PushStatus { kQueued, kDuplicate, kFailed };

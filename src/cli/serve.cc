@@ -126,6 +126,12 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_STATS_RETENTION")
       ->check(CLI::Range(0, 36500))
       ->capture_default_str();
+  cmd.add_option("--retention-interval", c.retention_interval_s,
+                 "seconds between runs of the background rules (retention, maxWaitTime expiry, "
+                 "dedup window pruning)")
+      ->envname("ORDO_RETENTION_INTERVAL")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}))
+      ->capture_default_str();
   cmd.add_option("--cors-origin", c.cors_origin, "Access-Control-Allow-Origin value")
       ->envname("ORDO_CORS_ORIGIN")
       ->capture_default_str();
@@ -183,6 +189,8 @@ int RunServe(const ServeConfig& c) {
   broker.StartStats({std::chrono::milliseconds(c.stats_flush_interval_ms), 100000,
                      std::chrono::hours(24 * c.stats_retention_days)});
   api::Api api(broker, api::ApiOptions{std::string(store->Engine()), ORDO_VERSION});
+  broker.StartRetention(loops.front()->get_executor(),
+                        std::chrono::seconds(c.retention_interval_s));
 
   net::ServerOptions server_options;
   server_options.host = c.host;
@@ -245,6 +253,7 @@ int RunServe(const ServeConfig& c) {
         *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.shutdown_timeout_s);
         server.StopAccepting();
         broker.Shutdown();
+        broker.StopRetention();
         drain_step();
         signals.async_wait(on_signal);
       };

@@ -26,6 +26,7 @@ struct ServeConfig {
   int64_t long_poll_recheck_ms = 0;
   int64_t stats_flush_interval_ms = 5000;
   int64_t stats_retention_days = 30;
+  int64_t retention_interval_s = 30;
   int db_connections = 2;
   int db_max_connections = 10;
   int64_t db_statement_timeout_ms = 30000;

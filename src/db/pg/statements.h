@@ -28,12 +28,15 @@ inline constexpr PreparedStatement kConfigure{
     " $15, $16, $17, $18)"};
 
 // Parallel arrays: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids $6 payloads
-// $7 now. One row per item: idx, status (0 queued, 1 duplicate), message_id, transaction_id,
-// partition_id.
+// $7 now $8 call index of each item (maxSize refuses a call whole) $9 delayMs of each item
+// (NULL: none delayed). One row per item: idx,
+// status (0 queued, 1 duplicate, 2 refused: its queue is full, 3 refused: another queue of its
+// call is full), message_id (NULL when refused), transaction_id, partition_id.
 inline constexpr PreparedStatement kPush{
     "push",
     "SELECT idx, status, message_id, transaction_id, partition_id"
-    " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7)"};
+    " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7,"
+    " $8::int[], $9::bigint[])"};
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now.
@@ -81,13 +84,17 @@ inline constexpr PreparedStatement kPartitionStats{
     " done_prefix, done_extra, in_lease, failed, dead FROM ordo.partition_stats($1, $2, $3)"};
 
 // $1 queue $2 group $3 now. Columns: earliest live lease expiry, earliest future retry back-off
-// end, the queue's delayed processing and window buffer (seconds); no row without the queue.
+// end, the queue's delayed processing and window buffer (seconds), earliest instant a delayed
+// message at the head of a partition becomes visible (delayMs); no row without the queue.
 inline constexpr PreparedStatement kNextTimedEvent{
     "next_timed_event",
     "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $3"
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > $3 THEN c.eligible_at END),"
-    "       q.delayed_processing_s, q.window_buffer_s"
+    "       q.delayed_processing_s, q.window_buffer_s,"
+    "       MIN((SELECT CASE WHEN m.visible_at > $3 THEN m.visible_at END FROM ordo.messages m"
+    "             WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "             ORDER BY m.seq LIMIT 1))"
     " FROM ordo.queues q LEFT JOIN ordo.partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $2"
     " WHERE q.name = $1 GROUP BY q.pk"};
@@ -101,7 +108,7 @@ inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 inline constexpr PreparedStatement kNotify{
     "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
 
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+// ---- transactions ----
 // One transaction call as one statement (ordo.transact, migration 002). Push items over all push
 // operations in order, as kPush: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids
 // $6 payloads; acks in order, as kAck, each with its operation index: $7 operation indexes
@@ -115,11 +122,12 @@ inline constexpr PreparedStatement kTransact{
     " lease_released, dlq"
     " FROM ordo.transact($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
     " $7::int[], $8::text[], $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[],"
-    " $14)"};
+    " $14, $15::bigint[])"};
 inline constexpr const char* kTransactRefused = "OR409";
-// ==== end transactions ====
+// A push of the call would take a queue past its maxSize: nothing is stored (429).
+inline constexpr const char* kTransactQueueFull = "OR429";
 
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 // $1 group (NULL: all) $2 now. One row per partition of every known (queue, group) pair, see
 // ordo.describe_groups (003_groups.sql); columns in the order of SQLite's kDescribeGroups.
 inline constexpr PreparedStatement kDescribeGroups{
@@ -139,12 +147,17 @@ inline constexpr PreparedStatement kDeleteGroup{
     "delete_group",
     "SELECT r_queue, r_partitions, r_leases_ended, r_subscription"
     " FROM ordo.delete_group($1, $2, $3)"};
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
+// ---- admission and retention ----
+// One bounded batch of the background rules: $1 now $2 row limit. One row: ran (false: another
+// instance holds the job lock), removed, expired, pruned, more, expired queues joined by ','
+// (queue names never contain one).
+inline constexpr PreparedStatement kRunRetention{
+    "run_retention",
+    "SELECT ran, removed, expired, pruned, more, array_to_string(expired_queues, ',')"
+    " FROM ordo.run_retention($1, $2)"};
 
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ---- dead-letter queue and message browsing ----
 // A page of dead letters in (failed_at, pk) order; every filter optional (NULL):
 //   $1 queue name  $2 group  $3 partition name  $4 failed_at from  $5 failed_at to (inclusive)
 //   $6 $7 keyset: after (failed_at, pk)  $8 limit
@@ -239,9 +252,8 @@ inline constexpr PreparedStatement kMessageGroupStates{
     "         AND d.seq = $3::bigint) g"
     " LEFT JOIN ordo.cursors c ON c.partition_pk = $2 AND c.group_name = g.name"
     " ORDER BY g.name"};
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 // Adds (queue, minute) cells to the flow counters in one statement; concurrent flushes from
 // several instances add up. The caller sorts the cells by (queue, minute), so two flushes lock
 // shared rows in the same order. Parallel arrays: $1 queues $2 minutes $3 pushed $4 duplicates
@@ -302,32 +314,27 @@ inline constexpr PreparedStatement kOverview{
     " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $1::text"
     " WHERE $3::text IS NULL OR q.name = $3::text"
     " ORDER BY q.name, p.name"};
-// ==== end status ====
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
     kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
     kSelectQueuesByLabel,
-    // ==== transactions: #4.1 transactions, #4.3 per-message delay ====
+    // ---- transactions ----
     kTransact,
-    // ==== end transactions ====
 
-    // ==== consumer groups: #4.4 consumer groups, seek ====
+    // ---- consumer groups and seek ----
     kDescribeGroups,
     kSeekGroup,
     kDeleteGroup,
-    // ==== end consumer groups ====
 
-    // ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-    // ==== end lifecycle ====
+    // ---- admission and retention ----
+    kRunRetention,
 
-    // ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+    // ---- dead-letter queue and message browsing ----
     kListDeadLetters, kRequeueDeadLetters, kDeleteDeadLetter, kDeleteMessage, kListMessages,
     kSelectMessageDetail, kMessageGroupStates,
-    // ==== end dlq and browsing ====
 
-    // ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+    // ---- overview, status and analytics ----
     kFlushStats, kReadStats, kOverview,
-    // ==== end status ====
 };
 
 }  // namespace ordo::db::pg::sql

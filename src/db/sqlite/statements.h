@@ -94,10 +94,12 @@ inline constexpr const char* kUpdateCursor =
 //   ?1 queue_pk  ?2 group  ?3 now  ?4 group start (for partitions the group has not met yet)
 //   ?5 window edge (newest message must be at or before)  ?6 visibility edge (delayed
 //   processing: the oldest waiting message must be at or before)  ?7 limit
+// A partition whose head message is still delayed (delayMs) is not eligible.
 inline constexpr const char* kEligiblePartitions =
     "SELECT pk, id, name, position, oldest FROM ("
     " SELECT p.pk AS pk, p.id AS id, p.name AS name, COALESCE(c.position, -1) AS position,"
-    "  (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "  (SELECT CASE WHEN m.visible_at > ?3 THEN NULL ELSE m.created_at END"
+    "     FROM messages m WHERE m.partition_pk = p.pk"
     "     AND m.seq > COALESCE(c.position, 0) AND (c.partition_pk IS NOT NULL OR m.created_at >= "
     "?4)"
     "     ORDER BY m.seq LIMIT 1) AS oldest"
@@ -111,10 +113,11 @@ inline constexpr const char* kEligiblePartitions =
 
 // Messages a group may receive from a partition, in order, skipping ones it already completed.
 //   ?1 partition_pk  ?2 group  ?3 position  ?4 visibility edge  ?5 limit
+// The last column is visible_at (delayMs): the reader stops at the first one still delayed.
 inline constexpr const char* kFetchMessages =
     "SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,"
     "  COALESCE((SELECT f.count FROM failures f WHERE f.partition_pk = m.partition_pk"
-    "            AND f.group_name = ?2 AND f.seq = m.seq), 0)"
+    "            AND f.group_name = ?2 AND f.seq = m.seq), 0), m.visible_at"
     " FROM messages m"
     " WHERE m.partition_pk = ?1 AND m.seq > ?3 AND m.created_at <= ?4"
     "   AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.partition_pk = m.partition_pk"
@@ -163,6 +166,8 @@ inline constexpr const char* kDeleteQueueRows =
     "DELETE FROM failures WHERE partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1);"
     "DELETE FROM dead_letters WHERE queue_pk = ?1;"
     "DELETE FROM subscriptions WHERE queue_pk = ?1;"
+    "DELETE FROM dedup_window WHERE partition_pk IN"
+    " (SELECT pk FROM partitions WHERE queue_pk = ?1);"
     "DELETE FROM partitions WHERE queue_pk = ?1;"
     "DELETE FROM queues WHERE pk = ?1;";
 
@@ -186,22 +191,23 @@ inline constexpr const char* kPartitionStats =
 
 // Time-based events that may end an empty pop's wait.  ?1 queue name  ?2 group  ?3 now
 // Columns: earliest live lease expiry, earliest future retry back-off end, the queue's delayed
-// processing and window buffer (seconds). No row when the queue does not exist.
+// processing and window buffer (seconds), earliest instant a delayed message at the head of a
+// partition becomes visible (delayMs). No row when the queue does not exist.
 inline constexpr const char* kNextTimedEvent =
     "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > ?3"
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > ?3 THEN c.eligible_at END),"
-    "       q.delayed_processing_s, q.window_buffer_s"
+    "       q.delayed_processing_s, q.window_buffer_s,"
+    "       MIN((SELECT CASE WHEN m.visible_at > ?3 THEN m.visible_at END FROM messages m"
+    "            WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "            ORDER BY m.seq LIMIT 1))"
     " FROM queues q LEFT JOIN partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
     " WHERE q.name = ?1 GROUP BY q.pk";
 
 inline constexpr const char* kPing = "SELECT 1";
 
-// ==== transactions: #4.1 transactions, #4.3 per-message delay ====
-// ==== end transactions ====
-
-// ==== consumer groups: #4.4 consumer groups, seek ====
+// ---- consumer groups and seek ----
 // Every known (queue, group) pair (a subscription or a cursor), one row per partition of the
 // queue (NULL partition columns for a queue without partitions). ?1 group (NULL: all) ?2 now.
 // Columns: queue, group, start_from, subscribed_at, partition id, partition name, last_seq,
@@ -278,12 +284,113 @@ inline constexpr const char* kDeleteGroupOnQueue[] = {
     " AND partition_pk IN (SELECT pk FROM partitions WHERE queue_pk = ?1)",
     "DELETE FROM subscriptions WHERE queue_pk = ?1 AND group_name = ?2",
 };
-// ==== end consumer groups ====
 
-// ==== lifecycle: #4.5 maxSize, retention, dedup window, background jobs ====
-// ==== end lifecycle ====
+// ---- admission and retention ----
+// A queue's size for maxSize: messages the default group has not consumed and retention has
+// not removed.  ?1 queue_pk
+inline constexpr const char* kLcQueueSize =
+    "SELECT COALESCE(SUM(p.last_seq - MAX(COALESCE(c.position, 0), p.removed_through)), 0)"
+    " FROM partitions p LEFT JOIN cursors c"
+    "  ON c.partition_pk = p.pk AND c.group_name = '__QUEUE_MODE__'"
+    " WHERE p.queue_pk = ?1";
 
-// ==== dlq and browsing: #4.6 dead-letter queue, #4.8 message browsing ====
+// ?1 partition_pk  ?2 transaction id  ?3 oldest created_at still inside the window
+inline constexpr const char* kLcDedupLookup =
+    "SELECT message_id FROM dedup_window"
+    " WHERE partition_pk = ?1 AND transaction_id = ?2 AND created_at >= ?3";
+inline constexpr const char* kLcDedupAny = "SELECT EXISTS (SELECT 1 FROM dedup_window)";
+
+// A bounded scan from just past a position.  ?1 partition_pk  ?2 after seq  ?3 limit
+inline constexpr const char* kLcScanFrom =
+    "SELECT seq, created_at FROM messages WHERE partition_pk = ?1 AND seq > ?2"
+    " ORDER BY seq LIMIT ?3";
+
+// Messages of (partition, group) in (?3, ?4] not completed, with their failure count.
+inline constexpr const char* kLcWaiting =
+    "SELECT m.seq, COALESCE(f.count, 0) FROM messages m"
+    " LEFT JOIN failures f ON f.partition_pk = m.partition_pk AND f.group_name = ?2"
+    "  AND f.seq = m.seq"
+    " WHERE m.partition_pk = ?1 AND m.seq > ?3 AND m.seq <= ?4"
+    "  AND NOT EXISTS (SELECT 1 FROM completions k WHERE k.partition_pk = m.partition_pk"
+    "                  AND k.group_name = ?2 AND k.seq = m.seq)"
+    " ORDER BY m.seq";
+
+// Before removing (partition, seq <= ?2): producer-chosen transaction ids created at or after
+// ?3 (inside the queue's dedup window) are kept.
+inline constexpr const char* kLcKeepDedup =
+    "INSERT INTO dedup_window (partition_pk, transaction_id, message_id, created_at)"
+    " SELECT partition_pk, transaction_id, id, created_at FROM messages"
+    " WHERE partition_pk = ?1 AND seq <= ?2 AND transaction_id <> id AND created_at >= ?3"
+    " ON CONFLICT (partition_pk, transaction_id)"
+    " DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at";
+inline constexpr const char* kLcDeletePrefix =
+    "DELETE FROM messages WHERE partition_pk = ?1 AND seq <= ?2";
+inline constexpr const char* kLcCursorsBehind =
+    "SELECT group_name FROM cursors WHERE partition_pk = ?1 AND position < ?2"
+    " ORDER BY group_name";
+inline constexpr const char* kLcSetRemovedThrough =
+    "UPDATE partitions SET removed_through = MAX(removed_through, ?2) WHERE pk = ?1";
+
+// Rule 1 (retentionSeconds): partitions whose oldest message is past the cutoff.  ?1 now
+// Columns: partition_pk, dedup_window_s, cutoff.
+inline constexpr const char* kLcRetentionCandidates =
+    "SELECT p.pk, q.dedup_window_s, ?1 - q.retention_s * 1000000"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " WHERE q.retention_s > 0"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       ORDER BY m.seq LIMIT 1) < ?1 - q.retention_s * 1000000"
+    " ORDER BY p.pk";
+
+// Rule 2 (completedRetentionSeconds), as ordo.run_retention.  ?1 now
+// Columns: partition_pk, dedup_window_s, cutoff, done_through (lowest position).
+inline constexpr const char* kLcCompletedCandidates =
+    "SELECT pk, dedup_window_s, cutoff, done_through FROM ("
+    " SELECT p.pk AS pk, q.dedup_window_s AS dedup_window_s,"
+    "  ?1 - q.completed_retention_s * 1000000 AS cutoff,"
+    "  (SELECT MIN(c.position) FROM cursors c WHERE c.partition_pk = p.pk) AS done_through,"
+    "  p.removed_through AS removed_through"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " WHERE q.completed_retention_s > 0"
+    "  AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.queue_pk = q.pk"
+    "   AND NOT EXISTS (SELECT 1 FROM cursors c WHERE c.partition_pk = p.pk"
+    "                   AND c.group_name = s.group_name))"
+    "  AND NOT (EXISTS (SELECT 1 FROM partitions p2 JOIN cursors c2"
+    "                   ON c2.partition_pk = p2.pk AND c2.group_name = '__QUEUE_MODE__'"
+    "                   WHERE p2.queue_pk = q.pk)"
+    "           AND NOT EXISTS (SELECT 1 FROM cursors c WHERE c.partition_pk = p.pk"
+    "                           AND c.group_name = '__QUEUE_MODE__'))"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       ORDER BY m.seq LIMIT 1) < ?1 - q.completed_retention_s * 1000000"
+    ") WHERE done_through > removed_through ORDER BY pk";
+
+// Rule 3 (maxWaitTimeSeconds): cursors without a live lease whose first waiting message is past
+// the cutoff.  ?1 now.  Columns: partition_pk, group, queue_pk, queue name, cutoff, position.
+inline constexpr const char* kLcExpiryCandidates =
+    "SELECT c.partition_pk, c.group_name, q.pk, q.name, ?1 - q.max_wait_time_s * 1000000,"
+    "  c.position"
+    " FROM queues q JOIN partitions p ON p.queue_pk = q.pk"
+    " JOIN cursors c ON c.partition_pk = p.pk"
+    " WHERE q.max_wait_time_s > 0 AND p.last_seq > c.position"
+    "  AND (c.lease_id IS NULL OR c.lease_expires_at <= ?1)"
+    "  AND (SELECT m.created_at FROM messages m WHERE m.partition_pk = p.pk"
+    "       AND m.seq > c.position ORDER BY m.seq LIMIT 1) < ?1 - q.max_wait_time_s * 1000000"
+    " ORDER BY c.partition_pk, c.group_name";
+
+// Rule 4: dedup window entries past their queue's window (or of deleted queues).
+//   ?1 now  ?2 limit
+inline constexpr const char* kLcPruneDedup =
+    "DELETE FROM dedup_window WHERE (partition_pk, transaction_id) IN ("
+    " SELECT d.partition_pk, d.transaction_id FROM dedup_window d"
+    " LEFT JOIN partitions p ON p.pk = d.partition_pk"
+    " LEFT JOIN queues q ON q.pk = p.queue_pk"
+    " WHERE d.created_at < ?1 - COALESCE((SELECT MIN(dedup_window_s) FROM queues), 0) * 1000000"
+    "  AND (q.pk IS NULL OR d.created_at < ?1 - q.dedup_window_s * 1000000)"
+    " LIMIT ?2)";
+// Per-message delay: ?1 partition_pk  ?2 seq  ?3 visible_at
+inline constexpr const char* kLcSetVisibleAt =
+    "UPDATE messages SET visible_at = ?3 WHERE partition_pk = ?1 AND seq = ?2";
+
+// ---- dead-letter queue and message browsing ----
 // A page of dead letters in (failed_at, pk) order. Every filter is optional (NULL):
 //   ?1 queue name  ?2 group  ?3 partition name  ?4 failed_at from  ?5 failed_at to (inclusive)
 //   ?6 ?7 keyset: after (failed_at, pk)  ?8 limit
@@ -397,9 +504,8 @@ inline constexpr const char* kMessageGroupStates =
     "         AND d.seq = ?3) g"
     " LEFT JOIN cursors c ON c.partition_pk = ?2 AND c.group_name = g.name"
     " ORDER BY g.name";
-// ==== end dlq and browsing ====
 
-// ==== status: #4.8 overview, namespaces, tasks, status, analytics ====
+// ---- overview, status and analytics ----
 // Adds one (queue, minute) cell to the flow counters (writer).
 //   ?1 queue  ?2 minute  ?3 pushed  ?4 duplicates  ?5 delivered  ?6 completed  ?7 failed
 //   ?8 dead_lettered
@@ -451,5 +557,4 @@ inline constexpr const char* kOverview =
     " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?1"
     " WHERE ?3 IS NULL OR q.name = ?3"
     " ORDER BY q.name, p.name";
-// ==== end status ====
 }  // namespace ordo::db::sqlite::sql

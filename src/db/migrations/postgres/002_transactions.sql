@@ -22,7 +22,8 @@ CREATE FUNCTION ordo.transact(p_queues text[], p_partitions text[], p_ids text[]
                               p_txids text[], p_trace_ids text[], p_payloads text[],
                               p_ack_ops int[], p_ack_txids text[], p_ack_partition_ids text[],
                               p_ack_lease_ids text[], p_ack_statuses smallint[],
-                              p_ack_groups text[], p_ack_errors text[], p_now bigint)
+                              p_ack_groups text[], p_ack_errors text[], p_now bigint,
+                              p_delays bigint[])
 RETURNS TABLE(kind smallint, idx int, status smallint, message_id text, transaction_id text,
               partition_id text, queue text, partition text, lease_released boolean,
               dlq boolean)
@@ -30,14 +31,28 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   v_ack record;
+  v_push record;
 BEGIN
   IF coalesce(cardinality(p_queues), 0) > 0 THEN
-    RETURN QUERY
-      SELECT 0::smallint, p.idx, p.status, p.message_id, p.transaction_id, p.partition_id,
-             NULL::text, NULL::text, false, false
+    -- ordo.push (its version 4 signature, 004_lifecycle.sql, resolved when this runs): the whole
+    -- call is one request (p_calls NULL), refused whole (status 2/3) past a queue's maxSize.
+    FOR v_push IN
+      SELECT p.idx, p.status, p.message_id, p.transaction_id, p.partition_id
         FROM ordo.push(p_queues, p_partitions, p_ids, p_txids, p_trace_ids, p_payloads,
-                       p_now) p
-       ORDER BY p.idx;
+                       p_now, NULL, p_delays) p
+       ORDER BY p.idx
+    LOOP
+      IF v_push.status >= 2 THEN
+        RAISE EXCEPTION USING
+          ERRCODE = 'OR429',
+          MESSAGE = format('operations: a push would take queue ''%s'' past its maxSize; nothing was stored',
+                           p_queues[v_push.idx]);
+      END IF;
+      kind := 0; idx := v_push.idx; status := v_push.status; message_id := v_push.message_id;
+      transaction_id := v_push.transaction_id; partition_id := v_push.partition_id;
+      queue := NULL; partition := NULL; lease_released := false; dlq := false;
+      RETURN NEXT;
+    END LOOP;
   END IF;
 
   IF coalesce(cardinality(p_ack_txids), 0) > 0 THEN

@@ -2,6 +2,7 @@
 // recovers once the queue is drained; retentionSeconds and completedRetentionSeconds remove
 // exactly what their rule says; the dedup window outlives retention; maxWaitTimeSeconds sends
 // waiting messages to the dead-letter queue, through the background job and at pop time.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -113,7 +114,7 @@ TEST_F(RetentionTest, MaxSizeHoldsUnderConcurrentPushesToManyPartitions) {
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       boost::asio::io_context io;
-      std::vector<PushItem> items = {Item(q, "m-" + std::to_string(p), "P" + std::to_string(p))};
+      std::vector<PushItem> items = {Item(q, fmt::format("m-{}", p), fmt::format("P{}", p))};
       start.arrive_and_wait();
       auto r = RunOn<std::vector<PushOutcome>>(
           io, [&](Executor ex, Completion<std::vector<PushOutcome>> done) {

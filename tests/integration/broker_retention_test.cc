@@ -69,7 +69,9 @@ class BrokerRetentionTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { broker_.reset(); }
   void SetUp() override {
-    if (!broker_->Alive()) ASSERT_TRUE(broker_->Start());
+    if (!broker_->Alive()) {
+      ASSERT_TRUE(broker_->Start());
+    }
     http_ = std::make_unique<HttpClient>(broker_->port());
   }
   void TearDown() override {

@@ -144,8 +144,11 @@ std::vector<std::string> BuildParams(Shared& s) {
   params.push_back(traces.Take());
   params.push_back(payloads.Take());
   params.push_back(std::to_string(now));
-  return params;
+  return params;  // $8 (calls) and $9 (delays) are NULL: one call, nothing delayed
 }
+
+// sql::kPush's parameters: the six item arrays, now, the call of each item, each item's delay.
+constexpr int kPushParams = 9;
 
 // One connection's loop: keep `pipeline` statements in flight until the deadline, then collect
 // the answers still due.
@@ -154,7 +157,7 @@ void Work(Shared& s, std::latch& connected, std::latch& go) {
   std::string error;
   ConnPtr conn = Connect(o, &error);
   if (conn) {
-    ResultPtr r(PQprepare(conn.get(), sql::kPush.name, sql::kPush.sql, 7, nullptr));
+    ResultPtr r(PQprepare(conn.get(), sql::kPush.name, sql::kPush.sql, kPushParams, nullptr));
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
       error = fmt::format("prepare: {}", Trimmed(PQerrorMessage(conn.get())));
       conn.reset();
@@ -179,9 +182,9 @@ void Work(Shared& s, std::latch& connected, std::latch& go) {
     SteadyClock::time_point now = SteadyClock::now();
     while (static_cast<int>(in_flight.size()) < o.pipeline && now < s.deadline) {
       const std::vector<std::string> params = BuildParams(s);
-      const char* values[7];
-      for (size_t i = 0; i < 7; ++i) values[i] = params[i].c_str();
-      if (PQsendQueryPrepared(c, sql::kPush.name, 7, values, nullptr, nullptr, 0) != 1 ||
+      const char* values[kPushParams] = {};  // the ones past `params` stay NULL
+      for (size_t i = 0; i < params.size(); ++i) values[i] = params[i].c_str();
+      if (PQsendQueryPrepared(c, sql::kPush.name, kPushParams, values, nullptr, nullptr, 0) != 1 ||
           PQpipelineSync(c) != 1) {
         s.AddError(fmt::format("send: {}", Trimmed(PQerrorMessage(c))));
         broken = true;

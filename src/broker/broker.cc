@@ -29,6 +29,7 @@ struct Broker::Waiter {
   std::vector<uint64_t> seen_versions;  // each queue's version when the last attempt started
   std::optional<QueueFilter> filter;    // namespace/task pop
   bool wait = true;                     // namespace/task pop without wait: one pass
+  bool counted = false;                 // counted in parked_ (guarded by the broker's mu_)
   bool finished = false;                // on ex only
 };
 
@@ -89,9 +90,10 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
       }
       qw.waiters.swap(rest);
     }
-    parked_ -= woken.size();
     for (const auto& w : woken) {
       if (w->queues.size() > 1) RemoveFromLists(w, queue);
+      if (w->counted) --parked_;
+      w->counted = false;
     }
   }
   // Cancelling the timer runs its handler, which makes the next attempt.
@@ -340,8 +342,11 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
     } else if (parked_ >= options_.max_waiters) {
       outcome = Outcome::kFull;
     } else {
+      // A namespace/task poll matching no queue sits in no list, only on its timer; it is
+      // counted all the same, so max_waiters bounds every parked poll.
       for (const std::string& q : w->queues) by_queue_[q].waiters.push_back(w);
       ++parked_;
+      w->counted = true;
       outcome = Outcome::kParked;
     }
   }
@@ -369,7 +374,9 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
 
 void Broker::Unregister(const std::shared_ptr<Waiter>& w) {
   std::lock_guard lock(mu_);
-  if (RemoveFromLists(w, std::string_view())) --parked_;
+  RemoveFromLists(w, std::string_view());
+  if (w->counted) --parked_;
+  w->counted = false;
 }
 
 bool Broker::RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except) {

@@ -164,3 +164,25 @@ TEST_F(BrokerPopAnyTest, WindowBufferAnswersWindowBufferActiveThenDeliversTheBur
 
 }  // namespace
 }  // namespace ordo::integration
+
+namespace ordo::integration {
+namespace {
+
+// A namespace long poll that matches no queue parks on its timer only; it must leave the parked
+// count as it found it, or --max-waiters would turn later long polls away.
+TEST(BrokerPopAnyLimitsTest, PollsMatchingNoQueueDoNotUseUpMaxWaiters) {
+  BrokerProcess b({"--max-waiters", "2"});
+  ASSERT_TRUE(b.Start());
+  HttpClient http(b.port());
+  for (int i = 0; i < 4; ++i) {
+    HttpResponse r = http.Get("/api/v1/pop?namespace=" + UrlEncode(UniqueName("none")) +
+                              "&wait=true&timeout=200");
+    ASSERT_EQ(r.status, 200) << "poll " << i << ": " << r.Describe();
+  }
+  const std::string q = UniqueName("q");
+  HttpResponse r = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=200");
+  EXPECT_EQ(r.status, 200) << r.Describe();
+}
+
+}  // namespace
+}  // namespace ordo::integration

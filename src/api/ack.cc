@@ -28,8 +28,8 @@ Status ParseAckStatus(std::string_view s, AckStatus& out) {
   } else if (s == "retry") {
     out = AckStatus::kRetry;
   } else {
-    return Status::InvalidArgument(fmt::format(
-        "'status' must be completed, success, failed, dlq or retry, got '{}'", s));
+    return Status::InvalidArgument(
+        fmt::format("'status' must be completed, success, failed, dlq or retry, got '{}'", s));
   }
   return Status::Ok();
 }
@@ -78,7 +78,8 @@ Status DecodeAck(ondemand::object& obj, std::string_view where, AckItem& item) {
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  if (!has_txid) return Status::InvalidArgument(fmt::format("'{}transactionId' is required", where));
+  if (!has_txid)
+    return Status::InvalidArgument(fmt::format("'{}transactionId' is required", where));
   if (!has_partition) {
     return Status::InvalidArgument(fmt::format("'{}partitionId' is required", where));
   }
@@ -114,11 +115,10 @@ void ReplyAcks(const CallPtr& call, const std::vector<AckItem>& items,
 
 void SubmitAcks(const CallPtr& call, std::vector<AckItem> items) {
   auto shared = std::make_shared<std::vector<AckItem>>(items);
-  call->broker.Ack(call->ex, std::move(items),
-                   [call, shared](Result<std::vector<AckOutcome>> r) {
-                     if (!r.ok()) return call->Fail(r.status());
-                     ReplyAcks(call, *shared, *r);
-                   });
+  call->broker.Ack(call->ex, std::move(items), [call, shared](Result<std::vector<AckOutcome>> r) {
+    if (!r.ok()) return call->Fail(r.status());
+    ReplyAcks(call, *shared, *r);
+  });
 }
 
 }  // namespace
@@ -187,26 +187,26 @@ void HandleLeaseExtend(const CallPtr& call) {
     return Status::Ok();
   });
   if (!s.ok()) return call->Fail(s);
-  call->broker.store().ExtendLease(
-      call->ex, lease_id, seconds, [call, lease_id](Result<broker::ExtendOutcome> r) {
-        if (!r.ok()) return call->Fail(r.status());
-        json::Writer w;
-        w.BeginArray();
-        w.BeginObject();
-        w.Field("index", 0);
-        w.Field("leaseId", lease_id);
-        w.Field("success", r->success);
-        if (r->success) {
-          w.Field("error", nullptr);
-          w.Field("expiresAt", FormatIso8601(r->expires_at));
-        } else {
-          w.Field("error", r->error);
-          w.Field("expiresAt", nullptr);
-        }
-        w.EndObject();
-        w.EndArray();
-        call->Reply(200, w.Take());
-      });
+  call->broker.store().ExtendLease(call->ex, lease_id, seconds,
+                                   [call, lease_id](Result<broker::ExtendOutcome> r) {
+                                     if (!r.ok()) return call->Fail(r.status());
+                                     json::Writer w;
+                                     w.BeginArray();
+                                     w.BeginObject();
+                                     w.Field("index", 0);
+                                     w.Field("leaseId", lease_id);
+                                     w.Field("success", r->success);
+                                     if (r->success) {
+                                       w.Field("error", nullptr);
+                                       w.Field("expiresAt", FormatIso8601(r->expires_at));
+                                     } else {
+                                       w.Field("error", r->error);
+                                       w.Field("expiresAt", nullptr);
+                                     }
+                                     w.EndObject();
+                                     w.EndArray();
+                                     call->Reply(200, w.Take());
+                                   });
 }
 
 }  // namespace ordo::api

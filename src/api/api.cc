@@ -77,9 +77,9 @@ void Api::Handle(http::Request&& req, net::Responder respond) {
       return respond(http::ErrorResponse(
           404, fmt::format("no route for {} (see docs/http-api.md for the routes)", req.path)));
     case http::MatchKind::kMethodNotAllowed: {
-      http::Response r = http::ErrorResponse(
-          405, fmt::format("{} does not accept this method; allowed: {}", req.path,
-                           match.allowed_methods));
+      http::Response r =
+          http::ErrorResponse(405, fmt::format("{} does not accept this method; allowed: {}",
+                                               req.path, match.allowed_methods));
       r.headers.emplace_back("Allow", match.allowed_methods);
       return respond(std::move(r));
     }

@@ -27,9 +27,8 @@ struct ApiOptions {
 
 class Call {
  public:
-  Call(http::Request request, http::PathParams params,
-       net::Responder respond, broker::Executor executor, broker::Broker& broker_ref,
-       const ApiOptions& opts)
+  Call(http::Request request, http::PathParams params, net::Responder respond,
+       broker::Executor executor, broker::Broker& broker_ref, const ApiOptions& opts)
       : req(std::move(request)),
         params_(std::move(params)),
         respond_(std::move(respond)),
@@ -69,8 +68,8 @@ int HttpStatusFor(Code code);
 
 // Route handlers, one file per family (push.cc, pop.cc, ack.cc, queues.cc, health.cc).
 void HandlePush(const CallPtr& call);
-void HandlePopQueue(const CallPtr& call);      // /pop/queue/:queue[/partition/:partition]
-void HandlePopAny(const CallPtr& call);        // /pop?namespace=&task=
+void HandlePopQueue(const CallPtr& call);  // /pop/queue/:queue[/partition/:partition]
+void HandlePopAny(const CallPtr& call);    // /pop?namespace=&task=
 void HandleAck(const CallPtr& call);
 void HandleAckBatch(const CallPtr& call);
 void HandleLeaseExtend(const CallPtr& call);

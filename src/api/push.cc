@@ -91,9 +91,12 @@ Result<std::vector<PushItem>> DecodePush(std::string& body) {
 
 const char* StatusName(PushStatus s) {
   switch (s) {
-    case PushStatus::kQueued: return "queued";
-    case PushStatus::kDuplicate: return "duplicate";
-    case PushStatus::kFailed: return "failed";
+    case PushStatus::kQueued:
+      return "queued";
+    case PushStatus::kDuplicate:
+      return "duplicate";
+    case PushStatus::kFailed:
+      return "failed";
   }
   return "failed";
 }
@@ -104,28 +107,27 @@ void HandlePush(const CallPtr& call) {
   auto items = DecodePush(call->req.body);
   if (!items.ok()) return call->Fail(items.status());
   if (items->empty()) return call->Reply(200, "[]");
-  call->broker.Push(call->ex, std::move(items).value(),
-                    [call](Result<std::vector<PushOutcome>> r) {
-                      if (!r.ok()) return call->Fail(r.status());
-                      json::Writer w;
-                      w.str().reserve(r->size() * 220);
-                      w.BeginArray();
-                      for (size_t i = 0; i < r->size(); ++i) {
-                        const PushOutcome& o = (*r)[i];
-                        w.BeginObject();
-                        w.Field("index", static_cast<int64_t>(i));
-                        w.Field("status", StatusName(o.status));
-                        w.Field("message_id", o.message_id);
-                        w.Field("transaction_id", o.transaction_id);
-                        w.Field("partition_id", o.partition_id);
-                        w.Field("trace_id", o.trace_id);
-                        w.Field("queueName", o.queue);
-                        if (o.status == PushStatus::kFailed) w.Field("error", o.error);
-                        w.EndObject();
-                      }
-                      w.EndArray();
-                      call->Reply(200, w.Take());
-                    });
+  call->broker.Push(call->ex, std::move(items).value(), [call](Result<std::vector<PushOutcome>> r) {
+    if (!r.ok()) return call->Fail(r.status());
+    json::Writer w;
+    w.str().reserve(r->size() * 220);
+    w.BeginArray();
+    for (size_t i = 0; i < r->size(); ++i) {
+      const PushOutcome& o = (*r)[i];
+      w.BeginObject();
+      w.Field("index", static_cast<int64_t>(i));
+      w.Field("status", StatusName(o.status));
+      w.Field("message_id", o.message_id);
+      w.Field("transaction_id", o.transaction_id);
+      w.Field("partition_id", o.partition_id);
+      w.Field("trace_id", o.trace_id);
+      w.Field("queueName", o.queue);
+      if (o.status == PushStatus::kFailed) w.Field("error", o.error);
+      w.EndObject();
+    }
+    w.EndArray();
+    call->Reply(200, w.Take());
+  });
 }
 
 }  // namespace ordo::api

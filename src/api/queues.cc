@@ -149,26 +149,25 @@ void HandleConfigure(const CallPtr& call) {
 }
 
 void HandleListQueues(const CallPtr& call) {
-  call->broker.store().ListQueues(
-      call->ex, [call](Result<std::vector<broker::QueueSummary>> r) {
-        if (!r.ok()) return call->Fail(r.status());
-        json::Writer w;
-        w.BeginObject();
-        w.Key("queues");
-        w.BeginArray();
-        for (const broker::QueueSummary& q : *r) {
-          w.BeginObject();
-          WriteQueueHead(w, q.info);
-          w.Field("priority", q.info.options.priority);
-          w.Field("partitions", q.partitions);
-          w.Key("messages");
-          WriteCounts(w, q.messages, /*full=*/false);
-          w.EndObject();
-        }
-        w.EndArray();
-        w.EndObject();
-        call->Reply(200, w.Take());
-      });
+  call->broker.store().ListQueues(call->ex, [call](Result<std::vector<broker::QueueSummary>> r) {
+    if (!r.ok()) return call->Fail(r.status());
+    json::Writer w;
+    w.BeginObject();
+    w.Key("queues");
+    w.BeginArray();
+    for (const broker::QueueSummary& q : *r) {
+      w.BeginObject();
+      WriteQueueHead(w, q.info);
+      w.Field("priority", q.info.options.priority);
+      w.Field("partitions", q.partitions);
+      w.Key("messages");
+      WriteCounts(w, q.messages, /*full=*/false);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    call->Reply(200, w.Take());
+  });
 }
 
 void HandleGetQueue(const CallPtr& call) {

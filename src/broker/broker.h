@@ -120,7 +120,6 @@ class Broker {
   std::unique_ptr<StatsRecorder> stats_;
 
  public:
-
   // Answers every parked long poll with an empty result; later long polls answer at once.
   void Shutdown();
   bool shutting_down() const { return shutting_down_.load(); }

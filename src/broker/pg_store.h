@@ -43,8 +43,7 @@ class PgStore final : public Store {
                    Completion<ExtendOutcome> done) override;
   void ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) override;
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
-  void FindQueue(Executor ex, std::string name,
-                 Completion<std::optional<QueueInfo>> done) override;
+  void FindQueue(Executor ex, std::string name, Completion<std::optional<QueueInfo>> done) override;
   void FindQueues(Executor ex, QueueFilter filter,
                   Completion<std::vector<QueueInfo>> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
@@ -91,6 +90,7 @@ class PgStore final : public Store {
   void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) override;
   void Overview(Executor ex, std::optional<std::string> queue,
                 Completion<std::vector<QueueSummary>> done) override;
+
  private:
   struct Loop;  // the engine loop's state; touched on its thread only
   std::string url_;

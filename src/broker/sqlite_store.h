@@ -39,8 +39,7 @@ class SqliteStore final : public Store {
                    Completion<ExtendOutcome> done) override;
   void ListQueues(Executor ex, Completion<std::vector<QueueSummary>> done) override;
   void GetQueue(Executor ex, std::string name, Completion<QueueDetail> done) override;
-  void FindQueue(Executor ex, std::string name,
-                 Completion<std::optional<QueueInfo>> done) override;
+  void FindQueue(Executor ex, std::string name, Completion<std::optional<QueueInfo>> done) override;
   void FindQueues(Executor ex, QueueFilter filter,
                   Completion<std::vector<QueueInfo>> done) override;
   void DeleteQueue(Executor ex, std::string name, Completion<bool> done) override;
@@ -81,6 +80,7 @@ class SqliteStore final : public Store {
   void ReadStats(Executor ex, StatsQuery query, Completion<std::vector<StatsRow>> done) override;
   void Overview(Executor ex, std::optional<std::string> queue,
                 Completion<std::vector<QueueSummary>> done) override;
+
  private:
   struct Core;  // writer-side state: statements, caches, the domain operations
   template <typename T>

@@ -315,8 +315,17 @@ inline constexpr PreparedStatement kOverview{
     " WHERE $3::text IS NULL OR q.name = $3::text"
     " ORDER BY q.name, p.name"};
 inline constexpr PreparedStatement kAll[] = {
-    kConfigure,    kPush,           kPop,  kAck,    kExtendLease,   kDeleteQueue,
-    kSelectQueues, kPartitionStats, kPing, kNotify, kNextTimedEvent,
+    kConfigure,
+    kPush,
+    kPop,
+    kAck,
+    kExtendLease,
+    kDeleteQueue,
+    kSelectQueues,
+    kPartitionStats,
+    kPing,
+    kNotify,
+    kNextTimedEvent,
     kSelectQueuesByLabel,
     // ---- transactions ----
     kTransact,
@@ -330,11 +339,18 @@ inline constexpr PreparedStatement kAll[] = {
     kRunRetention,
 
     // ---- dead-letter queue and message browsing ----
-    kListDeadLetters, kRequeueDeadLetters, kDeleteDeadLetter, kDeleteMessage, kListMessages,
-    kSelectMessageDetail, kMessageGroupStates,
+    kListDeadLetters,
+    kRequeueDeadLetters,
+    kDeleteDeadLetter,
+    kDeleteMessage,
+    kListMessages,
+    kSelectMessageDetail,
+    kMessageGroupStates,
 
     // ---- overview, status and analytics ----
-    kFlushStats, kReadStats, kOverview,
+    kFlushStats,
+    kReadStats,
+    kOverview,
 };
 
 }  // namespace ordo::db::pg::sql

@@ -13,6 +13,7 @@
 
 #include "api/call.h"
 #include "api/decode.h"
+#include "api/encode.h"
 #include "common/clock.h"
 #include "json/writer.h"
 
@@ -419,23 +420,7 @@ void HandleGetMessage(const CallPtr& call) {
         w.Field("queue", m.queue);
         w.Field("namespace", r->queue.ns);
         w.Field("task", r->queue.task);
-        w.Key("options");
-        w.BeginObject();
-        w.Field("leaseTime", o.lease_time_s);
-        w.Field("retryLimit", o.retry_limit);
-        w.Field("retryDelay", o.retry_delay_ms);
-        w.Field("retryBackoff", o.retry_backoff);
-        w.Field("retryDelayMax", o.retry_delay_max_ms);
-        w.Field("delayedProcessing", o.delayed_processing_s);
-        w.Field("windowBuffer", o.window_buffer_s);
-        w.Field("maxSize", o.max_size);
-        w.Field("retentionSeconds", o.retention_s);
-        w.Field("completedRetentionSeconds", o.completed_retention_s);
-        w.Field("maxWaitTimeSeconds", o.max_wait_time_s);
-        w.Field("dedupWindowSeconds", o.dedup_window_s);
-        w.Field("priority", o.priority);
-        w.Field("encryptionEnabled", o.encryption_enabled);
-        w.EndObject();
+        WriteOptions(w, o);
         w.Key("consumerGroups");
         w.BeginArray();
         for (const broker::GroupMessageState& g : r->groups) {

@@ -10,6 +10,7 @@
 
 #include "api/call.h"
 #include "api/decode.h"
+#include "api/encode.h"
 #include "common/clock.h"
 #include "json/writer.h"
 
@@ -106,17 +107,6 @@ void WriteRates(json::Writer& w, const FlowCounts& c, const Window& window) {
   w.EndObject();
 }
 
-void WriteCounts(json::Writer& w, const MessageCounts& c) {
-  w.BeginObject();
-  w.Field("total", c.total);
-  w.Field("pending", c.pending);
-  w.Field("processing", c.processing);
-  w.Field("completed", c.completed);
-  w.Field("failed", c.failed);
-  w.Field("deadLetter", c.dead_letter);
-  w.EndObject();
-}
-
 // One queue of /status/queues and /status/queues/:queue (fields only; the caller opens it).
 void WriteQueueStatus(json::Writer& w, const QueueSummary& q, const FlowCounts& flow,
                       const Window& window) {
@@ -125,7 +115,7 @@ void WriteQueueStatus(json::Writer& w, const QueueSummary& q, const FlowCounts& 
   w.Field("task", q.info.task);
   w.Field("partitions", q.partitions);
   w.Key("depth");
-  WriteCounts(w, q.messages);
+  WriteCounts(w, q.messages, /*full=*/true);
   w.Key("totals");
   WriteFlow(w, flow);
   w.Key("messagesPerSecond");
@@ -172,7 +162,7 @@ void ReplyGroups(const CallPtr& call, std::string_view list_key, std::string_vie
           w.EndArray();
           w.Field("partitions", g.partitions);
           w.Key("messages");
-          WriteCounts(w, g.messages);
+          WriteCounts(w, g.messages, /*full=*/true);
           w.EndObject();
         }
         w.EndArray();
@@ -203,7 +193,7 @@ void HandleResourcesOverview(const CallPtr& call) {
                                   w.Field("namespaces", static_cast<int64_t>(namespaces.size()));
                                   w.Field("tasks", static_cast<int64_t>(tasks.size()));
                                   w.Key("messages");
-                                  WriteCounts(w, messages);
+                                  WriteCounts(w, messages, /*full=*/true);
                                   w.Field("timestamp", FormatIso8601(SystemNowMicros()));
                                   w.EndObject();
                                   call->Reply(200, w.Take());

@@ -1,0 +1,307 @@
+-- Ordo schema, PostgreSQL engine, version 7: cheaper pop and ack for the common cases (issue #3,
+-- the e2e and drain figures). Same results as before for every input; docs/decisions.md has
+-- the measurements.
+--
+--   * ordo.pop: the version-4 function is kept as ordo._pop_general and still serves pops of a
+--     named partition. The wildcard choice is new: the oldest waiting message of each candidate
+--     partition is read once, in a LATERAL join (the former scalar subquery was evaluated up to
+--     three times per partition: in the filter, in the comparison and in the sort), and the
+--     cursor lock also reads the partition's last_at (one statement fewer per claim).
+--   * ordo.ack: the version-1 function is kept as ordo._ack_general. The new one takes a fast
+--     path when every item is "completed" and, per cursor, its items are exactly the next k
+--     messages after the position under the cursor's live lease (no completions pending): the
+--     in-order ack of a whole batch or of its head, which is what consumers send. Anything else
+--     (failures, retries, out-of-order or stale acks, unknown messages) goes to _ack_general,
+--     before anything is written.
+
+ALTER FUNCTION ordo.pop(text, text, text, int, int, boolean, smallint, bigint, text, bigint)
+  RENAME TO _pop_general;
+ALTER FUNCTION ordo.ack(text[], text[], text[], smallint[], text[], text[], bigint)
+  RENAME TO _ack_general;
+
+-- =============================================================================================
+-- pop: arguments and result as version 4 (src/db/pg/statements.h, kPop).
+-- =============================================================================================
+CREATE FUNCTION ordo.pop(p_queue text, p_partition text, p_group text, p_batch int,
+                         p_max_partitions int, p_auto_ack boolean, p_sub_kind smallint,
+                         p_sub_from bigint, p_lease_id text, p_now bigint)
+RETURNS TABLE(kind smallint, lease_expires_at bigint, window_active boolean,
+              partition_id text, partition_name text, seq bigint, message_id text,
+              transaction_id text, trace_id text, payload text, created_at bigint,
+              retry_count bigint)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_auto boolean := coalesce(p_auto_ack, false);
+  v_qpk bigint;
+  v_lease_time_s bigint;
+  v_delayed_s bigint;
+  v_window_s bigint;
+  v_max_wait_s bigint;
+  v_expired bigint;
+  v_start bigint;
+  v_visible bigint;
+  v_window bigint;
+  v_expires bigint;
+  v_out_expires bigint;
+  v_last_at bigint;
+  v_pos bigint;
+  v_count bigint;
+  v_room bigint;
+  v_delivered bigint := 0;
+  v_claimed int := 0;
+  v_cand record;
+BEGIN
+  IF p_partition IS NOT NULL THEN
+    RETURN QUERY SELECT * FROM ordo._pop_general(p_queue, p_partition, p_group, p_batch,
+                                                 p_max_partitions, p_auto_ack, p_sub_kind,
+                                                 p_sub_from, p_lease_id, p_now);
+    RETURN;
+  END IF;
+  p_group := coalesce(p_group, '__QUEUE_MODE__');
+  IF NOT v_auto AND p_lease_id IS NULL THEN
+    RAISE EXCEPTION 'ordo.pop: a lease id is required unless auto_ack' USING ERRCODE = '22023';
+  END IF;
+
+  SELECT q.pk, q.lease_time_s, q.delayed_processing_s, q.window_buffer_s, q.max_wait_time_s
+    INTO v_qpk, v_lease_time_s, v_delayed_s, v_window_s, v_max_wait_s
+    FROM ordo.queues q WHERE q.name = p_queue;
+  IF NOT FOUND THEN
+    kind := 1; lease_expires_at := 0; window_active := false;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  v_start := CASE WHEN p_group = '__QUEUE_MODE__' THEN 0  -- as _group_start, without the call
+                  ELSE ordo._group_start(v_qpk, p_group, p_sub_kind, p_sub_from, p_now) END;
+  v_visible := p_now - v_delayed_s * 1000000;
+  v_window := CASE WHEN v_window_s > 0 THEN p_now - v_window_s * 1000000
+                   ELSE 9223372036854775807 END;
+  v_expires := p_now + v_lease_time_s * 1000000;
+  v_out_expires := CASE WHEN v_auto THEN 0 ELSE v_expires END;
+
+  -- Eligible partitions, oldest waiting message first (ties: pk). Extra candidates cover
+  -- partitions that turn out to have nothing deliverable or are being taken by another pop.
+  FOR v_cand IN
+    SELECT p.pk, p.id, p.name, (c.partition_pk IS NOT NULL) AS has_cursor
+      FROM ordo.partitions p
+      LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = p_group
+      CROSS JOIN LATERAL (
+        SELECT m.created_at, m.visible_at FROM ordo.messages m
+         WHERE m.partition_pk = p.pk AND m.seq > coalesce(c.position, 0)
+           AND (c.partition_pk IS NOT NULL OR m.created_at >= v_start)
+         ORDER BY m.seq LIMIT 1) o
+     WHERE p.queue_pk = v_qpk AND p.last_seq > coalesce(c.position, 0)
+       AND (c.lease_id IS NULL OR c.lease_expires_at <= p_now)
+       AND coalesce(c.eligible_at, 0) <= p_now
+       AND (c.partition_pk IS NOT NULL OR p.last_at >= v_start)
+       AND p.last_at <= v_window
+       AND o.visible_at <= p_now AND o.created_at <= v_visible
+     ORDER BY o.created_at, p.pk
+     LIMIT greatest(p_max_partitions, 0) + 64
+  LOOP
+    EXIT WHEN v_claimed >= p_max_partitions;
+    v_room := p_batch - v_delivered;
+    EXIT WHEN v_room <= 0;
+    IF NOT v_cand.has_cursor THEN
+      CONTINUE WHEN NOT ordo._ensure_cursor(v_cand.pk, p_group, v_start, false);
+    END IF;
+    -- Take the cursor unless another transaction holds it; re-check eligibility on the
+    -- current row version (the candidate list may be stale).
+    SELECT c.position, p.last_at INTO v_pos, v_last_at
+      FROM ordo.cursors c JOIN ordo.partitions p ON p.pk = c.partition_pk
+     WHERE c.partition_pk = v_cand.pk AND c.group_name = p_group
+       AND (c.lease_id IS NULL OR c.lease_expires_at <= p_now)
+       AND c.eligible_at <= p_now
+       FOR UPDATE OF c SKIP LOCKED;
+    CONTINUE WHEN NOT FOUND;
+    CONTINUE WHEN v_last_at > v_window;
+    IF v_max_wait_s > 0 THEN
+      SELECT x.new_position, x.expired INTO v_pos, v_expired
+        FROM ordo._expire_waiting(v_qpk, v_cand.pk, p_group, v_pos,
+                                  p_now - v_max_wait_s * 1000000, 10000, p_now) x;
+      CONTINUE WHEN v_pos < 0;
+    END IF;
+    -- The batch and the claim of the cursor in one statement, as in _pop_general.
+    RETURN QUERY
+      WITH done AS MATERIALIZED (
+        SELECT k.seq FROM ordo.completions k
+         WHERE k.partition_pk = v_cand.pk AND k.group_name = p_group AND k.seq > v_pos
+      ),
+      failed AS MATERIALIZED (
+        SELECT f.seq, f.count FROM ordo.failures f
+         WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq > v_pos
+      ),
+      head AS MATERIALIZED (
+        SELECT m.seq, m.id, m.transaction_id, m.trace_id, m.payload, m.created_at,
+               coalesce(fl.count, 0) AS rc, m.visible_at
+          FROM ordo.messages m
+          LEFT JOIN failed fl ON fl.seq = m.seq
+         WHERE m.partition_pk = v_cand.pk AND m.seq > v_pos AND m.created_at <= v_visible
+           AND NOT EXISTS (SELECT 1 FROM done d WHERE d.seq = m.seq)
+         ORDER BY m.seq
+         LIMIT v_room
+      ),
+      batch AS (
+        SELECT h.seq, h.id, h.transaction_id, h.trace_id, h.payload, h.created_at, h.rc
+          FROM head h
+         WHERE NOT EXISTS (SELECT 1 FROM head x WHERE x.visible_at > p_now AND x.seq <= h.seq)
+      ),
+      newest AS (SELECT max(b.seq) AS seq FROM batch b),
+      claim AS (
+        UPDATE ordo.cursors c
+           SET position = CASE WHEN v_auto THEN l.seq ELSE c.position END,
+               lease_id = CASE WHEN v_auto THEN NULL ELSE p_lease_id END,
+               lease_expires_at = CASE WHEN v_auto THEN 0 ELSE v_expires END,
+               lease_last_seq = CASE WHEN v_auto THEN 0 ELSE l.seq END
+          FROM newest l
+         WHERE l.seq IS NOT NULL AND c.partition_pk = v_cand.pk AND c.group_name = p_group
+      )
+      SELECT 0::smallint, v_out_expires, false, v_cand.id::text, v_cand.name::text, b.seq,
+             b.id::text, b.transaction_id::text, b.trace_id, b.payload, b.created_at, b.rc
+        FROM batch b
+       ORDER BY b.seq;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    CONTINUE WHEN v_count = 0;
+    IF v_auto THEN  -- the batch is done: the claim moved the position to its last seq
+      SELECT c.position INTO v_pos
+        FROM ordo.cursors c WHERE c.partition_pk = v_cand.pk AND c.group_name = p_group;
+      DELETE FROM ordo.completions k
+       WHERE k.partition_pk = v_cand.pk AND k.group_name = p_group AND k.seq <= v_pos;
+      DELETE FROM ordo.failures f
+       WHERE f.partition_pk = v_cand.pk AND f.group_name = p_group AND f.seq <= v_pos;
+    END IF;
+    v_delivered := v_delivered + v_count;
+    v_claimed := v_claimed + 1;
+  END LOOP;
+
+  IF v_claimed = 0 THEN
+    kind := 1; lease_expires_at := 0; window_active := false;
+    partition_id := NULL; partition_name := NULL;
+    RETURN NEXT;
+  END IF;
+  RETURN;
+END;
+$$;
+
+-- =============================================================================================
+-- ack: arguments and result as version 1 (src/db/pg/statements.h, kAck).
+--   Fast path, all items "completed": after the cursors are locked (key order, as
+--   _ack_general), one read-only statement checks, per (partition, group), that every item
+--   names a stored message under the cursor's live lease, that no two items name the same
+--   message, and that their seqs are exactly position+1 .. position+k with k <= what the lease
+--   covers and no completions past the position. Then the position moves to position+k, the
+--   failure counts up to it go, and the lease ends when it covered no more (lease_released on
+--   the cursor's last item, as _ack_general reports it). Otherwise nothing has been written
+--   and _ack_general decides every item.
+-- =============================================================================================
+CREATE FUNCTION ordo.ack(p_txids text[], p_partition_ids text[], p_lease_ids text[],
+                         p_statuses smallint[], p_groups text[], p_errors text[], p_now bigint)
+RETURNS TABLE(idx int, success boolean, error text, queue text, partition text,
+              lease_released boolean, dlq boolean)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_n int := coalesce(cardinality(p_txids), 0);
+  v_good boolean;
+  v_queue_a text[];   -- per item, in idx order
+  v_part_a text[];
+  v_rel_a boolean[];
+  v_c_ppk bigint[];   -- per cursor
+  v_c_g text[];
+  v_c_pos bigint[];
+  v_c_new bigint[];
+  v_c_rel boolean[];
+BEGIN
+  IF v_n = 0 THEN
+    RETURN;
+  END IF;
+  IF array_lower(p_txids, 1) <> 1
+     OR array_lower(p_partition_ids, 1) IS DISTINCT FROM 1
+     OR cardinality(p_partition_ids) <> v_n
+     OR array_lower(p_lease_ids, 1) IS DISTINCT FROM 1 OR cardinality(p_lease_ids) <> v_n
+     OR (p_groups IS NOT NULL AND (array_lower(p_groups, 1) <> 1
+                                   OR cardinality(p_groups) <> v_n))
+     OR array_lower(p_statuses, 1) IS DISTINCT FROM 1 OR cardinality(p_statuses) <> v_n
+     OR NOT coalesce(0 = ALL (p_statuses), false) THEN
+    RETURN QUERY SELECT * FROM ordo._ack_general(p_txids, p_partition_ids, p_lease_ids,
+                                                 p_statuses, p_groups, p_errors, p_now);
+    RETURN;
+  END IF;
+
+  -- Its own statement, so that the next one's snapshot follows every lock wait.
+  PERFORM 1
+     FROM ordo.cursors c
+    WHERE (c.partition_pk, c.group_name) IN (
+            SELECT p.pk, coalesce(u.g, '__QUEUE_MODE__')
+              FROM unnest(p_partition_ids, p_groups) AS u(pid, g)
+              JOIN ordo.partitions p ON p.id = u.pid)
+    ORDER BY c.partition_pk, c.group_name
+      FOR UPDATE;
+
+  SELECT bool_and(x.good),
+         array_agg(x.qn ORDER BY x.i), array_agg(x.pn ORDER BY x.i),
+         array_agg(x.i = x.last_i AND x.hi >= x.lls ORDER BY x.i),
+         array_agg(x.ppk) FILTER (WHERE x.i = x.last_i),
+         array_agg(x.g) FILTER (WHERE x.i = x.last_i),
+         array_agg(x.pos) FILTER (WHERE x.i = x.last_i),
+         array_agg(x.hi) FILTER (WHERE x.i = x.last_i),
+         array_agg(x.hi >= x.lls) FILTER (WHERE x.i = x.last_i)
+    INTO v_good, v_queue_a, v_part_a, v_rel_a, v_c_ppk, v_c_g, v_c_pos, v_c_new, v_c_rel
+    FROM (
+      SELECT w.i, w.ppk, w.g, w.qn, w.pn, w.pos, w.lls, w.hi, w.last_i,
+             coalesce(w.seq IS NOT NULL AND w.c_lease = w.lease AND w.c_exp > p_now
+                      AND w.dup = 1 AND w.lo = w.pos + 1 AND w.hi <= w.lls
+                      AND w.hi - w.lo + 1 = w.cnt
+                      AND NOT EXISTS (SELECT 1 FROM ordo.completions k
+                                       WHERE k.partition_pk = w.ppk AND k.group_name = w.g
+                                         AND k.seq > w.pos),
+                      false) AS good
+        FROM (
+          SELECT t.i::int AS i, p.pk AS ppk, t.g, t.lease, m.seq, q.name::text AS qn,
+                 p.name::text AS pn, c.position AS pos, c.lease_id AS c_lease,
+                 c.lease_expires_at AS c_exp, c.lease_last_seq AS lls,
+                 row_number() OVER (PARTITION BY p.pk, t.g, m.seq ORDER BY t.i) AS dup,
+                 min(m.seq) OVER cur AS lo, max(m.seq) OVER cur AS hi,
+                 count(*) OVER cur AS cnt, max(t.i) OVER cur AS last_i
+            FROM (SELECT u.i, u.txid, u.pid, u.lease, coalesce(u.g, '__QUEUE_MODE__') AS g
+                    FROM unnest(p_txids, p_partition_ids, p_lease_ids, p_groups)
+                         WITH ORDINALITY AS u(txid, pid, lease, g, i)) t
+            LEFT JOIN ordo.partitions p ON p.id = t.pid
+            LEFT JOIN ordo.queues q ON q.pk = p.queue_pk
+            LEFT JOIN ordo.messages m ON m.partition_pk = p.pk AND m.transaction_id = t.txid
+            LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = t.g
+          WINDOW cur AS (PARTITION BY p.pk, t.g)
+        ) w
+    ) x;
+
+  IF NOT coalesce(v_good, false) THEN
+    RETURN QUERY SELECT * FROM ordo._ack_general(p_txids, p_partition_ids, p_lease_ids,
+                                                 p_statuses, p_groups, p_errors, p_now);
+    RETURN;
+  END IF;
+
+  WITH cleared AS (
+    DELETE FROM ordo.failures f
+     USING unnest(v_c_ppk, v_c_g, v_c_pos, v_c_new) AS x(ppk, g, pos, new_pos)
+     WHERE f.partition_pk = x.ppk AND f.group_name = x.g
+       AND f.seq > x.pos AND f.seq <= x.new_pos
+  )
+  UPDATE ordo.cursors c
+     SET position = x.new_pos,
+         lease_id = CASE WHEN x.rel THEN NULL ELSE c.lease_id END,
+         lease_expires_at = CASE WHEN x.rel THEN 0 ELSE c.lease_expires_at END,
+         lease_last_seq = CASE WHEN x.rel THEN 0 ELSE c.lease_last_seq END
+    FROM unnest(v_c_ppk, v_c_g, v_c_new, v_c_rel) AS x(ppk, g, new_pos, rel)
+   WHERE c.partition_pk = x.ppk AND c.group_name = x.g;
+
+  RETURN QUERY
+    SELECT a.i::int, true, NULL::text, a.qn, a.pn, a.rel, false
+      FROM unnest(v_queue_a, v_part_a, v_rel_a) WITH ORDINALITY AS a(qn, pn, rel, i)
+     ORDER BY a.i;
+END;
+$$;

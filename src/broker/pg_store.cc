@@ -42,7 +42,11 @@ constexpr Micros kMicrosPerSecond = 1'000'000;
 constexpr size_t kMaxItemsPerStatement = 10000;
 // SQLSTATEs retried transparently: serialization failure, deadlock detected.
 constexpr int kMaxRetries = 3;
-bool Retryable(const std::string& sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
+// Serialization failures, deadlocks, and statements rolled back because another statement of
+// their shared transaction failed (sent again on their own).
+bool Retryable(const std::string& sqlstate) {
+  return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == db::pg::kRolledBackWithOthers;
+}
 
 std::optional<std::string> OptInt(const std::optional<int64_t>& v) {
   if (!v) return std::nullopt;
@@ -346,7 +350,8 @@ struct PgStore::Loop {
         }
         done(std::move(r), state);
       };
-      if (slot->pipeline->Send(st.name, *args, std::move(cb))) {
+      // A retry goes alone: it cannot be rolled back by another statement again.
+      if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0)) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }

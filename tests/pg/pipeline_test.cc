@@ -1,6 +1,8 @@
 // db::pg::Pipeline against a real server, driven from an io_context run by the test: a failing
-// statement in the middle of a pipeline fails only its own Send, and statement_timeout surfaces
-// as SQLSTATE 57014 / kUnavailable without breaking the connection.
+// statement in the middle of a pipeline fails only its own Send, statement_timeout surfaces as
+// SQLSTATE 57014 / kUnavailable without breaking the connection, and shareable Sends made while
+// earlier work is in flight commit as one transaction (a failure there rolls back the others,
+// which say so with kRolledBackWithOthers).
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +29,8 @@ const db::pg::PreparedStatement kStatements[] = {
     {"ok", "SELECT $1::int"},
     {"bad", "SELECT 1/0"},
     {"slow", "SELECT pg_sleep($1::float8)"},
+    {"xid", "SELECT txid_current()::text", /*shareable=*/true},
+    {"bad_shared", "SELECT 1/0", /*shareable=*/true},
 };
 
 // One Send's outcome, filled by its callback.
@@ -87,16 +91,19 @@ class PipelineTest : public PgTest {
   }
 
   std::shared_ptr<Answer> Send(const char* statement,
-                               std::vector<std::optional<std::string>> params) {
+                               std::vector<std::optional<std::string>> params,
+                               bool shareable = false) {
     auto answer = std::make_shared<Answer>();
-    bool sent = pipeline_->Send(statement, params,
-                                [this, answer](Result<ResultPtr> r, const std::string& state) {
-                                  answer->result = std::move(r);
-                                  answer->sqlstate = state;
-                                  answer->order = completions_++;
-                                  answer->at = SteadyClock::now();
-                                  answer->done = true;
-                                });
+    bool sent = pipeline_->Send(
+        statement, params,
+        [this, answer](Result<ResultPtr> r, const std::string& state) {
+          answer->result = std::move(r);
+          answer->sqlstate = state;
+          answer->order = completions_++;
+          answer->at = SteadyClock::now();
+          answer->done = true;
+        },
+        shareable);
     if (!sent) {
       ADD_FAILURE() << "Send(" << statement << ") refused: the pipeline is not ready or full";
       answer->done = true;
@@ -164,6 +171,66 @@ TEST_F(PipelineTest, StatementTimeoutFailsTheSlowSendAsUnavailableAndTheNextOneR
   EXPECT_LT(slow->order, quick->order);
   EXPECT_TRUE(pipeline_->ready());
   EXPECT_FALSE(lost_.has_value()) << "on_lost: " << lost_->message();
+}
+
+}  // namespace
+}  // namespace ordo::pg_test
+
+namespace ordo::pg_test {
+namespace {
+
+TEST_F(PipelineTest, ShareableSendsBehindEarlierWorkCommitAsOneTransaction) {
+  ASSERT_TRUE(Connect());
+  // Alone on an idle connection, a shareable Send is sent with its Sync at once: it completes
+  // without any other work coming.
+  auto alone = Send("xid", {}, /*shareable=*/true);
+  ASSERT_TRUE(RunUntil([&] { return alone->done; }, 10s)) << "a lone shareable Send was held";
+  ASSERT_TRUE(alone->result.ok()) << alone->Describe();
+
+  // Behind a slow statement, three shareable Sends share one transaction; a non-shareable Send
+  // after them gets its own.
+  auto slow = Send("slow", {"0.2"});
+  auto a = Send("xid", {}, true);
+  auto b = Send("xid", {}, true);
+  auto c = Send("xid", {}, true);
+  auto own = Send("xid", {}, /*shareable=*/false);
+  EXPECT_EQ(pipeline_->in_flight(), 5u);
+  ASSERT_TRUE(
+      RunUntil([&] { return slow->done && a->done && b->done && c->done && own->done; }, 10s));
+  for (const auto& x : {slow, a, b, c, own}) ASSERT_TRUE(x->result.ok()) << x->Describe();
+  EXPECT_EQ(a->Value(), b->Value());
+  EXPECT_EQ(a->Value(), c->Value());
+  EXPECT_NE(a->Value(), own->Value()) << "a non-shareable Send joined the shared transaction";
+  EXPECT_NE(a->Value(), alone->Value());
+  EXPECT_EQ(slow->order, 1);
+  EXPECT_EQ(a->order, 2);
+  EXPECT_EQ(b->order, 3);
+  EXPECT_EQ(c->order, 4);
+  EXPECT_EQ(own->order, 5);
+  EXPECT_EQ(pipeline_->in_flight(), 0u);
+}
+
+TEST_F(PipelineTest, AFailureInASharedTransactionRollsBackTheOthersWhichSaySo) {
+  ASSERT_TRUE(Connect());
+  auto slow = Send("slow", {"0.2"});
+  auto before = Send("xid", {}, true);
+  auto failing = Send("bad_shared", {}, true);
+  auto after = Send("xid", {}, true);
+  ASSERT_TRUE(
+      RunUntil([&] { return slow->done && before->done && failing->done && after->done; }, 10s));
+  ASSERT_TRUE(slow->result.ok()) << "the statement ahead was its own transaction: "
+                                 << slow->Describe();
+  ASSERT_FALSE(failing->result.ok());
+  EXPECT_EQ(failing->sqlstate, "22012") << failing->Describe();
+  for (const auto& x : {before, after}) {
+    ASSERT_FALSE(x->result.ok()) << "committed although its transaction failed: " << x->Describe();
+    EXPECT_EQ(x->sqlstate, db::pg::kRolledBackWithOthers) << x->Describe();
+  }
+  // The connection survived.
+  EXPECT_FALSE(lost_.has_value());
+  auto later = Send("xid", {}, true);
+  ASSERT_TRUE(RunUntil([&] { return later->done; }, 10s));
+  EXPECT_TRUE(later->result.ok()) << later->Describe();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "db/pg/pipeline.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -95,35 +97,69 @@ void Pipeline::OnConnected() {
     return;
   }
   // The prepare round is an ordinary in-flight entry: its completion makes the connection ready.
-  in_flight_.emplace_back([self = shared_from_this()](Result<ResultPtr> r, const std::string&) {
-    if (self->state_ != State::kPreparing) return;
-    if (!r.ok()) {
-      self->Fail(Status::Unavailable(
-          fmt::format("preparing statements failed: {}", r.status().message())));
-      return;
-    }
-    self->state_ = State::kReady;
-    if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
-  });
+  in_flight_.emplace_back();
+  ++statements_in_flight_;
+  in_flight_.back().statements.emplace_back(
+      [self = shared_from_this()](Result<ResultPtr> r, const std::string&) {
+        if (self->state_ != State::kPreparing) return;
+        if (!r.ok()) {
+          self->Fail(Status::Unavailable(
+              fmt::format("preparing statements failed: {}", r.status().message())));
+          return;
+        }
+        self->state_ = State::kReady;
+        if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
+      });
   WaitRead();
   Flush();
 }
 
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-                    SendDone done) {
-  if (state_ != State::kReady || in_flight_.size() >= options_.max_in_flight) return false;
+                    SendDone done, bool shareable) {
+  if (state_ != State::kReady || statements_in_flight_ >= options_.max_in_flight) return false;
+  InFlight* open = !in_flight_.empty() && in_flight_.back().open ? &in_flight_.back() : nullptr;
+  bool join = shareable && open != nullptr && open->statements.size() < kMaxShared;
+  // A statement that may not join goes after the open transaction's Sync.
+  if (open != nullptr && !join && !Seal(*open)) return false;
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   if (PQsendQueryPrepared(conn_, statement, static_cast<int>(values.size()), values.data(), nullptr,
-                          nullptr, 0) != 1 ||
-      PQpipelineSync(conn_) != 1) {
+                          nullptr, 0) != 1) {
     // The connection is unusable; the caller keeps `done` and may go elsewhere.
     Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
     boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
     return false;
   }
-  in_flight_.emplace_back(std::move(done));
+  if (!join) {
+    // Alone, or the first of a shared transaction when earlier work is still out: its Sync waits
+    // for that work to complete (CompleteFront), so later shareable statements can join.
+    in_flight_.emplace_back();
+    in_flight_.back().open = shareable && in_flight_.size() > 1;
+    if (!in_flight_.back().open && PQpipelineSync(conn_) != 1) {
+      in_flight_.pop_back();
+      Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
+      boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
+      return false;
+    }
+  }
+  InFlight& txn = in_flight_.back();
+  txn.statements.emplace_back(std::move(done));
+  ++statements_in_flight_;
+  if (txn.open && txn.statements.size() >= kMaxShared) Seal(txn);
+  Flush();
+  return true;
+}
+
+// Ends an open transaction: its Sync goes on the wire. false when the connection broke.
+bool Pipeline::Seal(InFlight& txn) {
+  if (!txn.open) return true;
+  txn.open = false;
+  if (PQpipelineSync(conn_) != 1) {
+    Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
+    boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
+    return false;
+  }
   Flush();
   return true;
 }
@@ -190,34 +226,43 @@ void Pipeline::DrainResults() {
   while (!in_flight_.empty() && state_ != State::kClosed) {
     if (PQisBusy(conn_)) return;
     PGresult* raw = PQgetResult(conn_);
+    InFlight& front = in_flight_.front();
     if (raw == nullptr) {
-      // The end of one statement's results; two in a row means libpq has nothing queued.
+      // The end of one statement's results: the next ones belong to the next statement. Two in a
+      // row mean libpq has nothing queued.
+      if (front.current < front.statements.size() && front.statements[front.current].answered) {
+        ++front.current;
+        idle_nulls = 0;
+        continue;
+      }
       if (++idle_nulls > 1) return;
       continue;
     }
     idle_nulls = 0;
     ResultPtr r(raw);
-    InFlight& front = in_flight_.front();
+    if (PQresultStatus(raw) == PGRES_PIPELINE_SYNC) {
+      CompleteFront();
+      continue;
+    }
+    Statement& st = front.statements[std::min(front.current, front.statements.size() - 1)];
+    st.answered = true;
     switch (PQresultStatus(raw)) {
-      case PGRES_PIPELINE_SYNC:
-        CompleteFront();
-        break;
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
-        front.result = std::move(r);
+        st.result = std::move(r);
         break;
       case PGRES_PIPELINE_ABORTED:
-        if (front.error.ok()) front.error = Status::Internal("statement skipped: pipeline aborted");
+        st.skipped = true;
+        if (st.error.ok()) st.error = Status::Internal("statement skipped: pipeline aborted");
         break;
       default: {
-        if (!front.error.ok()) break;
+        if (!st.error.ok()) break;
         const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-        front.sqlstate = state ? state : "";
+        st.sqlstate = state ? state : "";
         std::string msg = TrimmedMessage(PQresultErrorMessage(raw));
-        front.error =
-            front.sqlstate == "57014"
-                ? Status::Unavailable("the database statement timed out: " + msg)
-                : Status::Internal(fmt::format("database error {}: {}", front.sqlstate, msg));
+        st.error = st.sqlstate == "57014"
+                       ? Status::Unavailable("the database statement timed out: " + msg)
+                       : Status::Internal(fmt::format("database error {}: {}", st.sqlstate, msg));
         break;
       }
     }
@@ -225,14 +270,30 @@ void Pipeline::DrainResults() {
 }
 
 void Pipeline::CompleteFront() {
-  InFlight entry = std::move(in_flight_.front());
+  InFlight txn = std::move(in_flight_.front());
   in_flight_.pop_front();
-  if (!entry.error.ok()) {
-    entry.done(entry.error, entry.sqlstate);
-  } else if (entry.result) {
-    entry.done(std::move(*entry.result), entry.sqlstate);
-  } else {
-    entry.done(ResultPtr(), entry.sqlstate);
+  statements_in_flight_ -= txn.statements.size();
+  // The next transaction may be an open one that waited for this: it can commit now.
+  if (!in_flight_.empty() && in_flight_.front().open) Seal(in_flight_.front());
+  Complete(txn);
+}
+
+void Pipeline::Complete(InFlight& txn) {
+  bool failed = false;
+  for (const Statement& st : txn.statements) failed = failed || (!st.error.ok() && !st.skipped);
+  bool shared = txn.statements.size() > 1;
+  for (Statement& st : txn.statements) {
+    if (shared && failed && (st.error.ok() || st.skipped)) {
+      // Rolled back (or never run) because another statement of the transaction failed.
+      st.done(Status::Unavailable("rolled back with a failed statement of its transaction"),
+              kRolledBackWithOthers);
+    } else if (!st.error.ok()) {
+      st.done(st.error, st.sqlstate);
+    } else if (st.result) {
+      st.done(std::move(*st.result), st.sqlstate);
+    } else {
+      st.done(ResultPtr(), st.sqlstate);
+    }
   }
 }
 
@@ -246,7 +307,10 @@ void Pipeline::Close(const Status& why) {
   }
   std::deque<InFlight> lost;
   lost.swap(in_flight_);
-  for (InFlight& entry : lost) entry.done(why, "");
+  statements_in_flight_ = 0;
+  for (InFlight& txn : lost) {
+    for (Statement& st : txn.statements) st.done(why, "");
+  }
   if (auto cb = std::exchange(on_ready_, nullptr)) cb(why);
   if (was_ready) {
     if (auto cb = std::exchange(on_lost_, nullptr)) cb(why);

@@ -1,15 +1,26 @@
 // Pipeline: one libpq connection driven without blocking from an Asio event loop.
 //
 // Connects with PQconnectStartParams/PQconnectPoll, then runs in pipeline mode: every Send() puts
-// one prepared statement and a Sync on the wire (so each Send is its own transaction), and many
-// may be in flight at once. Their results come back in order; a bounded FIFO of in-flight entries
-// knows which callback each belongs to. The socket is watched with a posix::stream_descriptor;
-// write interest is registered only while libpq has output it could not flush.
+// one prepared statement on the wire, and many may be in flight at once. Their results come back
+// in order; a bounded FIFO of in-flight transactions knows which callbacks they belong to. The
+// socket is watched with a posix::stream_descriptor; write interest is registered only while
+// libpq has output it could not flush.
 //
-// A statement error (including PGRES_PIPELINE_ABORTED) fails only the Send it belongs to; the
-// connection stays usable. A broken connection fails every in-flight Send with kUnavailable and
-// reports through on_lost; the owner (the pool) decides when to reconnect by creating a new
-// Pipeline.
+// Transactions: a Sync ends each one. A Send is its own transaction, except that a *shareable*
+// Send made while earlier work is still in flight joins an open transaction at the tail (up to
+// kMaxShared statements): its statement goes out at once and runs as soon as the server gets to
+// it, and the Sync follows when everything before it has completed. Statements of one such
+// transaction share one commit (one WAL flush instead of one each), which is what bounds a
+// connection's rate of small writes under synchronous_commit=on. Their callbacks run only after
+// the commit. Only statements that take no row lock they would wait for (or whose rare lock
+// cycles the server's deadlock detection breaks) may be marked shareable; see
+// docs/architecture.md.
+//
+// Errors: a failed statement fails its own Send. When it shared a transaction, the other
+// statements were rolled back (or skipped) with it: they complete with sqlstate
+// kRolledBackWithOthers, and the caller sends them again on their own. The connection stays
+// usable. A broken connection fails every in-flight Send with kUnavailable and reports through
+// on_lost; the owner (the pool) decides when to reconnect by creating a new Pipeline.
 //
 // Thread contract: event-loop thread only (the executor given at construction). Owned by a
 // shared_ptr so that pending handlers keep it alive.
@@ -37,9 +48,15 @@ namespace ordo::db::pg {
 // retryable failures (40001, 40P01) and timeouts (57014) from the rest.
 using SendDone = std::function<void(Result<ResultPtr>, const std::string& sqlstate)>;
 
+// The sqlstate of a statement that did nothing because another statement of its transaction
+// failed (not a PostgreSQL code: PostgreSQL's all have five characters).
+inline constexpr const char* kRolledBackWithOthers = "rolled-back-with-others";
+
 struct PreparedStatement {
   const char* name;
   const char* sql;
+  // May share a transaction with other shareable statements (see above).
+  bool shareable = false;
 };
 
 struct ConnectOptions {
@@ -63,9 +80,13 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   void Start(std::function<void(Status)> on_ready, std::function<void(Status)> on_lost);
 
   // Sends `statement` with text parameters (nullopt is NULL). false (and `done` not called) when
-  // the connection is not ready or its in-flight FIFO is full.
+  // the connection is not ready or its in-flight FIFO is full. `shareable`: may join an open
+  // transaction (see above).
   bool Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-            SendDone done);
+            SendDone done, bool shareable = false);
+
+  // Statements in one shared transaction at most.
+  static constexpr size_t kMaxShared = 16;
 
   // For a LISTEN connection: called with each notification (and the sender's backend pid).
   using NotifyCallback =
@@ -75,18 +96,28 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   int backend_pid() const { return conn_ && state_ == State::kReady ? PQbackendPID(conn_) : 0; }
 
   bool ready() const { return state_ == State::kReady; }
-  size_t in_flight() const { return in_flight_.size(); }
+  // Statements sent and not yet completed.
+  size_t in_flight() const { return statements_in_flight_; }
   // Fails everything in flight with kUnavailable and closes the socket. Idempotent.
   void Close(const Status& why);
 
  private:
   enum class State { kIdle, kConnecting, kPreparing, kReady, kClosed };
-  struct InFlight {
-    explicit InFlight(SendDone d) : done(std::move(d)) {}
+  struct Statement {
+    explicit Statement(SendDone d) : done(std::move(d)) {}
     SendDone done;
     std::optional<ResultPtr> result;
     Status error;
     std::string sqlstate;
+    bool answered = false;  // its result, error or abort marker has arrived
+    bool skipped = false;   // PGRES_PIPELINE_ABORTED: never ran
+  };
+  // One transaction: the statements up to one Sync. The prepare round's several results all go
+  // to its one statement.
+  struct InFlight {
+    std::vector<Statement> statements;
+    size_t current = 0;  // the statement whose results arrive now
+    bool open = false;   // no Sync yet: shareable statements may still join
   };
 
   void PollConnect(PostgresPollingStatusType polling);
@@ -97,6 +128,8 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   void Flush();
   void DrainResults();
   void CompleteFront();
+  void Complete(InFlight& txn);
+  bool Seal(InFlight& txn);
   void OnConnected();
   void Fail(const Status& why);
 
@@ -110,6 +143,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   bool writing_ = false;
   bool connect_waiting_ = false;
   std::deque<InFlight> in_flight_;
+  size_t statements_in_flight_ = 0;
   std::function<void(Status)> on_ready_;
   std::function<void(Status)> on_lost_;
   NotifyCallback on_notify_;

@@ -44,7 +44,8 @@ inline constexpr PreparedStatement kPop{
     "pop",
     "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"
     " transaction_id, trace_id, payload, created_at, retry_count"
-    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"};
+    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    /*shareable=*/true};
 
 // Parallel arrays: $1 transaction ids $2 partition ids $3 lease ids $4 statuses (0 completed,
 // 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now.
@@ -52,7 +53,8 @@ inline constexpr PreparedStatement kAck{
     "ack",
     "SELECT idx, success, error, queue, partition, lease_released, dlq"
     " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
-    " $7)"};
+    " $7)",
+    /*shareable=*/true};
 
 inline constexpr PreparedStatement kExtendLease{
     "extend_lease", "SELECT success, error, expires_at FROM ordo.extend_lease($1, $2, $3)"};
@@ -101,12 +103,15 @@ inline constexpr PreparedStatement kNextTimedEvent{
 
 inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 
-// Wakes other instances' long polls: $1 the queues that got messages or released leases. Sent as
-// its own tiny transaction after the push/ack committed: a NOTIFY inside the push transaction
-// would take PostgreSQL's notify-queue lock at commit and hold it through the WAL flush,
-// serialising every push commit of the cluster behind it.
+// Wakes other instances' long polls: $1 the queues that got messages or released leases. Sent
+// after the push/ack committed, never inside the push transaction: PostgreSQL takes its
+// notify-queue lock at commit and holds it through the WAL flush, which would serialise every
+// push commit of the cluster behind it. Shareable: it may commit with pops and acks (one WAL
+// flush less per push group; at most one NOTIFY per instance is out at a time, so only that
+// one transaction waits for the lock).
 inline constexpr PreparedStatement kNotify{
-    "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"};
+    "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q",
+    /*shareable=*/true};
 
 // ---- transactions ----
 // One transaction call as one statement (ordo.transact, migration 002). Push items over all push

@@ -1,12 +1,21 @@
--- Ordo schema, PostgreSQL engine, version 7: cheaper pop and ack for the common cases (issue #3,
--- the e2e and drain figures). Same results as before for every input; docs/decisions.md has
--- the measurements.
+-- Ordo schema, PostgreSQL engine, version 7: cheaper pop, ack and push for the common cases
+-- (issue #3, the e2e, drain and push-1 figures). Same results as before for every input;
+-- docs/decisions.md has the measurements.
 --
+--   * Plans: these functions run generic plans, made once per connection, often while the
+--     tables are still small (a fresh database, or before autovacuum's first ANALYZE). A plan
+--     made then may hash-join a whole table (seen: ordo.push seq-scanning ordo.messages for its
+--     duplicate check, 2.4x slower after 10 s and growing with the table). Every function here
+--     runs with enable_seqscan = off: each statement is meant to be index lookups whose cost
+--     follows the items, never the table.
 --   * ordo.pop: the version-4 function is kept as ordo._pop_general and still serves pops of a
 --     named partition. The wildcard choice is new: the oldest waiting message of each candidate
 --     partition is read once, in a LATERAL join (the former scalar subquery was evaluated up to
 --     three times per partition: in the filter, in the comparison and in the sort), and the
 --     cursor lock also reads the partition's last_at (one statement fewer per claim).
+--   * ordo.push: fewer statements per call (lookup and lock in one, queues and partitions
+--     created only when missing, outcomes straight from the storing statement); the maxSize
+--     admission moves unchanged into ordo._admit.
 --   * ordo.ack: the version-1 function is kept as ordo._ack_general. The new one takes a fast
 --     path when every item is "completed" and, per cursor, its items are exactly the next k
 --     messages after the position under the cursor's live lease (no completions pending): the
@@ -31,6 +40,7 @@ RETURNS TABLE(kind smallint, lease_expires_at bigint, window_active boolean,
               retry_count bigint)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -203,6 +213,7 @@ RETURNS TABLE(idx int, success boolean, error text, queue text, partition text,
               lease_released boolean, dlq boolean)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -303,5 +314,245 @@ BEGIN
     SELECT a.i::int, true, NULL::text, a.qn, a.pn, a.rel, false
       FROM unnest(v_queue_a, v_part_a, v_rel_a) WITH ORDINALITY AS a(qn, pn, rel, i)
      ORDER BY a.i;
+END;
+$$;
+
+-- =============================================================================================
+-- Internal: maxSize admission for a push statement (moved out of push unchanged). Calls in
+-- order; a call fits when every capped queue it adds to stays within maxSize, counting only
+-- messages it would store (not transaction ids already stored or in the dedup window). A call
+-- that does not fit is refused whole. Returns per item 0 accepted, 2 its queue is full, 3
+-- another queue of its call is; NULL when every call fits. The capped queues' rows are locked
+-- by the caller.
+-- =============================================================================================
+CREATE FUNCTION ordo._admit(p_ppk bigint[], p_item_q bigint[], p_txids text[], p_calls int[],
+                            p_cap_q bigint[], p_cap_max bigint[])
+RETURNS smallint[]
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+  v_cap_size bigint[];   -- the capped queues' size, then plus what accepted calls add
+  v_a_call int[];        -- per (call, capped queue): messages the call would add
+  v_a_ord int[];
+  v_a_n bigint[];
+  v_bad_calls int[];     -- calls refused whole
+  v_full_call int[];     -- (call, queue) pairs that overflowed
+  v_full_q bigint[];
+  v_refused smallint[];
+  v_fits boolean;
+  v_len int;
+  v_j int;
+  v_k int;
+  v_m int;
+BEGIN
+  SELECT array_agg(coalesce(s.n, 0) ORDER BY x.o) INTO v_cap_size
+    FROM unnest(p_cap_q) WITH ORDINALITY AS x(qpk, o)
+    LEFT JOIN LATERAL (
+      SELECT sum(p.last_seq - greatest(coalesce(c.position, 0), p.removed_through)) AS n
+        FROM ordo.partitions p
+        LEFT JOIN ordo.cursors c
+               ON c.partition_pk = p.pk AND c.group_name = '__QUEUE_MODE__'
+       WHERE p.queue_pk = x.qpk) s ON true;
+  SELECT array_agg(t.c ORDER BY t.c, t.o), array_agg(t.o ORDER BY t.c, t.o),
+         array_agg(t.n ORDER BY t.c, t.o)
+    INTO v_a_call, v_a_ord, v_a_n
+    FROM (SELECT coalesce(u.c, 1) AS c, x.o::int AS o,
+                 count(DISTINCT u.ppk::text || '/' || u.txid) AS n
+            FROM unnest(p_ppk, p_item_q, p_txids, p_calls) AS u(ppk, qpk, txid, c)
+            JOIN unnest(p_cap_q) WITH ORDINALITY AS x(qpk, o) ON x.qpk = u.qpk
+           WHERE NOT EXISTS (SELECT 1 FROM ordo.messages e
+                              WHERE e.partition_pk = u.ppk AND e.transaction_id = u.txid)
+             AND NOT EXISTS (SELECT 1 FROM ordo.dedup_window d
+                              WHERE d.partition_pk = u.ppk AND d.transaction_id = u.txid)
+           GROUP BY 1, 2) t;
+  v_len := coalesce(cardinality(v_a_call), 0);
+  v_j := 1;
+  WHILE v_j <= v_len LOOP
+    v_k := v_j;
+    v_fits := true;
+    WHILE v_k <= v_len AND v_a_call[v_k] = v_a_call[v_j] LOOP
+      IF v_cap_size[v_a_ord[v_k]] + v_a_n[v_k] > p_cap_max[v_a_ord[v_k]] THEN
+        v_fits := false;
+        v_full_call := v_full_call || v_a_call[v_k];
+        v_full_q := v_full_q || p_cap_q[v_a_ord[v_k]];
+      END IF;
+      v_k := v_k + 1;
+    END LOOP;
+    IF v_fits THEN
+      FOR v_m IN v_j .. v_k - 1 LOOP
+        v_cap_size[v_a_ord[v_m]] := v_cap_size[v_a_ord[v_m]] + v_a_n[v_m];
+      END LOOP;
+    ELSE
+      v_bad_calls := v_bad_calls || v_a_call[v_j];
+    END IF;
+    v_j := v_k;
+  END LOOP;
+  IF v_bad_calls IS NOT NULL THEN
+    SELECT array_agg(CASE WHEN NOT (coalesce(u.c, 1) = ANY (v_bad_calls)) THEN 0
+                          WHEN EXISTS (SELECT 1 FROM unnest(v_full_call, v_full_q) AS f(c, q)
+                                        WHERE f.c = coalesce(u.c, 1) AND f.q = u.qpk) THEN 2
+                          ELSE 3 END::smallint ORDER BY u.i)
+      INTO v_refused
+      FROM unnest(p_item_q, p_calls) WITH ORDINALITY AS u(qpk, c, i);
+  END IF;
+  RETURN v_refused;
+END;
+$$;
+
+-- =============================================================================================
+-- push: arguments and result as version 4 (src/db/pg/statements.h, kPush), fewer statements:
+-- the partition rows are looked up and locked by one statement (queues and partitions are only
+-- created when some are missing), and the outcome rows come straight from the statement that
+-- stores the messages. Locking order as before: capped queue rows, then partition rows, each in
+-- pk order.
+-- =============================================================================================
+CREATE OR REPLACE FUNCTION ordo.push(p_queues text[], p_partitions text[], p_ids text[],
+                                     p_txids text[], p_trace_ids text[], p_payloads text[],
+                                     p_now bigint, p_calls int[], p_delays bigint[])
+RETURNS TABLE(idx int, status smallint, message_id text, transaction_id text,
+              partition_id text)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_n int := coalesce(cardinality(p_queues), 0);
+  v_ppk bigint[];       -- partition pk per item
+  v_pid text[];         -- partition id per item
+  v_item_q bigint[];    -- queue pk per item
+  v_found int;
+  v_attempt int := 0;
+  v_cap_q bigint[];     -- queues with maxSize > 0 among the items, ascending pk
+  v_cap_max bigint[];
+  v_refused smallint[]; -- per item: 0 accepted, 2 its queue is full, 3 another queue of its call
+BEGIN
+  IF v_n = 0 THEN
+    RETURN;
+  END IF;
+  IF coalesce(cardinality(p_partitions), 0) <> v_n OR coalesce(cardinality(p_ids), 0) <> v_n
+     OR coalesce(cardinality(p_txids), 0) <> v_n OR coalesce(cardinality(p_payloads), 0) <> v_n
+     OR (p_trace_ids IS NOT NULL AND cardinality(p_trace_ids) <> v_n) THEN
+    RAISE EXCEPTION 'ordo.push: the item arrays differ in length' USING ERRCODE = '22023';
+  END IF;
+
+  -- Capped queues (maxSize > 0): their rows are locked first (pk order, before any partition
+  -- row), so concurrent pushes into one capped queue see each other's messages in the size.
+  SELECT array_agg(c.pk ORDER BY c.pk), array_agg(c.max_size ORDER BY c.pk)
+    INTO v_cap_q, v_cap_max
+    FROM (SELECT q.pk, q.max_size FROM ordo.queues q
+           WHERE q.name = ANY (p_queues) AND q.max_size > 0
+           ORDER BY q.pk FOR UPDATE) c;
+
+  LOOP
+    v_attempt := v_attempt + 1;
+    -- Every partition the items append to, locked in pk order (serialises pushes per
+    -- partition: seq order = commit order; one order for all pushes: no deadlock), and each
+    -- item's partition.
+    WITH locked AS MATERIALIZED (
+      SELECT p.pk, p.id, p.queue_pk, q.name AS qn, p.name AS pn
+        FROM ordo.partitions p JOIN ordo.queues q ON q.pk = p.queue_pk
+       WHERE (q.name, p.name) IN (SELECT u.qn COLLATE "C", u.pn COLLATE "C"
+                                    FROM unnest(p_queues, p_partitions) AS u(qn, pn))
+       ORDER BY p.pk
+         FOR UPDATE OF p
+    )
+    SELECT array_agg(l.pk ORDER BY u.i), array_agg(l.id::text ORDER BY u.i),
+           array_agg(l.queue_pk ORDER BY u.i), count(l.pk)
+      INTO v_ppk, v_pid, v_item_q, v_found
+      FROM unnest(p_queues, p_partitions) WITH ORDINALITY AS u(qn, pn, i)
+      LEFT JOIN locked l ON l.qn = u.qn AND l.pn = u.pn;
+    EXIT WHEN v_found = v_n;
+    -- A queue or partition vanished under us (concurrent delete_queue): start over.
+    IF v_attempt >= 5 THEN
+      RAISE EXCEPTION 'ordo.push: a queue was deleted concurrently' USING ERRCODE = '40001';
+    END IF;
+    -- Missing queues, then missing partitions; sorted so concurrent creators cannot deadlock.
+    INSERT INTO ordo.queues (id, name, created_at)
+    SELECT gen_random_uuid()::text, d.qn, p_now
+      FROM (SELECT DISTINCT u.qn FROM unnest(p_queues) AS u(qn)) d
+     WHERE NOT EXISTS (SELECT 1 FROM ordo.queues q WHERE q.name = d.qn)
+     ORDER BY d.qn COLLATE "C"
+    ON CONFLICT (name) DO NOTHING;
+    INSERT INTO ordo.partitions (id, queue_pk, name, created_at)
+    SELECT gen_random_uuid()::text, d.queue_pk, d.pn, p_now
+      FROM (SELECT DISTINCT q.pk AS queue_pk, u.pn
+              FROM unnest(p_queues, p_partitions) AS u(qn, pn)
+              JOIN ordo.queues q ON q.name = u.qn) d
+     WHERE NOT EXISTS (SELECT 1 FROM ordo.partitions p
+                        WHERE p.queue_pk = d.queue_pk AND p.name = d.pn)
+     ORDER BY d.queue_pk, d.pn COLLATE "C"
+    ON CONFLICT (queue_pk, name) DO NOTHING;
+  END LOOP;
+
+  IF v_cap_q IS NOT NULL THEN
+    v_refused := ordo._admit(v_ppk, v_item_q, p_txids, p_calls, v_cap_q, v_cap_max);
+  END IF;
+
+  -- No NOTIFY here: the broker sends it after the commit (src/db/pg/statements.h, kNotify).
+  RETURN QUERY
+  WITH items AS (
+    SELECT u.i::int AS i, u.ppk, u.txid, u.mid, u.trace, u.body, u.delay,
+           coalesce(u.refused, 0)::smallint AS refused
+      FROM unnest(v_ppk, p_txids, p_ids, p_trace_ids, p_payloads, v_refused, p_delays)
+           WITH ORDINALITY AS u(ppk, txid, mid, trace, body, refused, delay, i)
+  ),
+  -- A transaction id is a duplicate while its message is stored, and while its entry in the
+  -- dedup window (messages removed by retention) is younger than the queue's window. Items of
+  -- refused calls are numbered apart: they store nothing and hide nothing.
+  marked AS (
+    SELECT it.i, it.ppk, it.txid, it.mid, it.trace, it.body, it.delay, it.refused,
+           coalesce(e.id, dw.message_id) AS old_id,
+           row_number() OVER w AS occ,
+           first_value(it.mid) OVER w AS first_mid
+      FROM items it
+      LEFT JOIN ordo.messages e ON e.partition_pk = it.ppk AND e.transaction_id = it.txid
+      LEFT JOIN ordo.dedup_window dw
+             ON dw.partition_pk = it.ppk AND dw.transaction_id = it.txid
+            AND dw.created_at >= p_now - 1000000 * (
+                  SELECT q.dedup_window_s FROM ordo.partitions p
+                    JOIN ordo.queues q ON q.pk = p.queue_pk WHERE p.pk = it.ppk)
+    WINDOW w AS (PARTITION BY it.ppk, it.txid, it.refused <> 0 ORDER BY it.i)
+  ),
+  fresh AS (
+    SELECT mk.i, mk.ppk, mk.txid, mk.mid, mk.trace, mk.body, mk.delay,
+           row_number() OVER (PARTITION BY mk.ppk ORDER BY mk.i) AS rn
+      FROM marked mk
+     WHERE mk.old_id IS NULL AND mk.occ = 1 AND mk.refused = 0
+  ),
+  -- Joins go to the (locked, unchanging) partition rows, never CTE to CTE: CTE scans have no
+  -- estimates and no index, and a nested loop over two of them is quadratic.
+  numbered AS (
+    SELECT f.ppk, p.last_seq + f.rn AS seq, greatest(p_now, p.last_at) AS at, f.mid, f.txid,
+           f.trace, f.body,
+           CASE WHEN coalesce(f.delay, 0) > 0
+                THEN greatest(p_now, p.last_at) + f.delay * 1000 ELSE 0 END AS vis
+      FROM fresh f JOIN ordo.partitions p ON p.pk = f.ppk
+  ),
+  ins AS (
+    INSERT INTO ordo.messages (partition_pk, seq, created_at, id, transaction_id, trace_id,
+                               payload, visible_at)
+    SELECT n.ppk, n.seq, n.at, n.mid, n.txid, n.trace, n.body, n.vis
+      FROM numbered n
+     ORDER BY n.ppk, n.seq
+  ),
+  upd AS (
+    UPDATE ordo.partitions p
+       SET last_seq = h.seq, last_at = h.at
+      FROM (SELECT n.ppk, max(n.seq) AS seq, max(n.at) AS at FROM numbered n GROUP BY n.ppk) h
+     WHERE p.pk = h.ppk
+  )
+  -- Refused items (2, 3) answer without a message id.
+  SELECT mk.i,
+         CASE WHEN mk.refused <> 0 THEN mk.refused
+              WHEN mk.old_id IS NULL AND mk.occ = 1 THEN 0 ELSE 1 END::smallint,
+         CASE WHEN mk.refused <> 0 THEN NULL
+              WHEN mk.old_id IS NULL AND mk.occ = 1 THEN mk.mid::text
+              ELSE coalesce(mk.old_id, mk.first_mid)::text END,
+         mk.txid::text, v_pid[mk.i]
+    FROM marked mk
+   ORDER BY mk.i;
 END;
 $$;

@@ -171,6 +171,19 @@ void ReplyGroups(const CallPtr& call, std::string_view list_key, std::string_vie
       });
 }
 
+// The background rules' job: "scheduled" (a run is due within intervalMs), "sleeping" (no
+// queue has a rule: no run until a queue changes) or "off".
+void WriteRetentionJob(json::Writer& w, const broker::Broker::RetentionState& s) {
+  w.Key("retentionJob");
+  w.BeginObject();
+  w.Field("state", !s.started ? "off" : s.sleeping ? "sleeping" : "scheduled");
+  w.Key("runs");
+  w.Int(s.runs);
+  w.Key("intervalMs");
+  w.Int(s.interval.count());
+  w.EndObject();
+}
+
 }  // namespace
 
 void HandleResourcesOverview(const CallPtr& call) {
@@ -225,6 +238,7 @@ void HandleStatus(const CallPtr& call) {
                                    WriteFlow(w, totals);
                                    w.Key("messagesPerSecond");
                                    WriteRates(w, totals, window);
+                                   WriteRetentionJob(w, call->broker.retention_state());
                                    w.EndObject();
                                    call->Reply(200, w.Take());
                                  });

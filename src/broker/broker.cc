@@ -57,6 +57,7 @@ uint64_t Broker::Version(const std::string& queue) {
 }
 
 void Broker::Notify(const std::string& queue, size_t per_group) {
+  WakeRetention();
   if (queue.empty()) {  // "anything may have changed": every queue
     std::vector<std::string> queues;
     {
@@ -159,7 +160,10 @@ void Broker::StorePush(Executor ex, std::vector<PushItem> items,
 void Broker::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
   store_.Configure(std::move(ex), std::move(req),
                    [this, done = std::move(done)](Result<QueueInfo> r) {
-                     if (r.ok()) sealer_.Remember(*r);
+                     if (r.ok()) {
+                       sealer_.Remember(*r);
+                       WakeRetention();  // the queue may have a rule now
+                     }
                      done(std::move(r));
                    });
 }
@@ -519,6 +523,10 @@ struct Broker::RetentionJob : std::enable_shared_from_this<RetentionJob> {
   int64_t batch;
   boost::asio::steady_timer timer;
   std::atomic<bool> stopped{false};
+  // Sleeping: the last run found nothing to do; no timer is armed until Wake.
+  std::atomic<bool> sleeping{false};
+  std::atomic<uint64_t> wakes{0};  // Wake calls so far
+  std::atomic<int64_t> runs{0};
 
   void Arm() {
     if (stopped.load()) return;
@@ -528,29 +536,43 @@ struct Broker::RetentionJob : std::enable_shared_from_this<RetentionJob> {
     });
   }
 
+  // Any thread. Cheap when awake (two atomic operations): it runs on every queue change.
+  void Wake() {
+    wakes.fetch_add(1);
+    if (sleeping.exchange(false)) {
+      boost::asio::post(ex, [self = shared_from_this()] { self->Arm(); });
+    }
+  }
+
   void RunBatch() {
     if (stopped.load()) return;
-    broker.store_.RunRetention(ex, broker.options_.clock(), batch,
-                               [self = shared_from_this()](Result<RetentionReport> r) {
-                                 if (self->stopped.load()) return;
-                                 if (!r.ok()) {
-                                   spdlog::warn("retention job: {}", r.status().message());
-                                   return self->Arm();
-                                 }
-                                 for (const std::string& q : r->expired_queues)
-                                   self->broker.Notify(q);
-                                 if (r->removed + r->expired + r->pruned > 0) {
-                                   spdlog::debug("retention job: removed {}, expired {}, pruned {}",
-                                                 r->removed, r->expired, r->pruned);
-                                 }
-                                 if (r->ran && r->more) {
-                                   // The next batch goes behind whatever else is queued on this
-                                   // loop.
-                                   boost::asio::post(self->ex, [self] { self->RunBatch(); });
-                                   return;
-                                 }
-                                 self->Arm();
-                               });
+    runs.fetch_add(1);
+    uint64_t wakes_before = wakes.load();
+    broker.store_.RunRetention(
+        ex, broker.options_.clock(), batch,
+        [self = shared_from_this(), wakes_before](Result<RetentionReport> r) {
+          if (self->stopped.load()) return;
+          if (!r.ok()) {
+            spdlog::warn("retention job: {}", r.status().message());
+            return self->Arm();
+          }
+          for (const std::string& q : r->expired_queues) self->broker.Notify(q);
+          if (r->removed + r->expired + r->pruned > 0) {
+            spdlog::debug("retention job: removed {}, expired {}, pruned {}", r->removed,
+                          r->expired, r->pruned);
+          }
+          if (r->ran && r->more) {
+            // The next batch goes behind whatever else is queued on this loop.
+            boost::asio::post(self->ex, [self] { self->RunBatch(); });
+            return;
+          }
+          if (r->idle) {
+            self->sleeping.store(true);
+            // A change during the run may have configured a rule: its Wake saw the job awake.
+            if (self->wakes.load() == wakes_before || !self->sleeping.exchange(false)) return;
+          }
+          self->Arm();
+        });
   }
 };
 
@@ -558,6 +580,20 @@ void Broker::StartRetention(Executor ex, std::chrono::milliseconds interval, int
   StopRetention();
   retention_ = std::make_shared<RetentionJob>(*this, ex, interval, batch);
   boost::asio::post(ex, [job = retention_] { job->Arm(); });
+}
+
+void Broker::WakeRetention() {
+  if (retention_) retention_->Wake();
+}
+
+Broker::RetentionState Broker::retention_state() const {
+  RetentionState out;
+  if (!retention_) return out;
+  out.started = true;
+  out.sleeping = retention_->sleeping.load();
+  out.runs = retention_->runs.load();
+  out.interval = retention_->interval;
+  return out;
 }
 
 void Broker::StopRetention() {

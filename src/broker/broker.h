@@ -94,8 +94,20 @@ class Broker {
   // (each batch is posted to `ex`, so requests served there run between batches). Parked polls
   // of queues where messages expired are woken. Call once, before serving; StopRetention (or
   // Shutdown) ends it. The loop behind `ex` must outlive the broker's use of it.
+  // When a run reports nothing to do (RetentionReport::idle: no queue has a rule, the dedup
+  // window is empty), the job sleeps without a timer until a queue changes (any Notify: a push,
+  // an ack, a notification from another instance) or is configured, so an idle broker sends
+  // the database nothing for it.
   void StartRetention(Executor ex, std::chrono::milliseconds interval, int64_t batch = 10000);
   void StopRetention();
+  // The job's state for the status route.
+  struct RetentionState {
+    bool started = false;
+    bool sleeping = false;  // idle: no timer until a queue changes
+    int64_t runs = 0;       // batches run since the start
+    std::chrono::milliseconds interval{0};
+  };
+  RetentionState retention_state() const;
 
   // ---- dead-letter queue and message browsing ----
   // Store::RequeueDeadLetters, then wakes the parked long polls of every queue that got messages.
@@ -155,6 +167,7 @@ class Broker {
   Sealer sealer_;
   struct RetentionJob;  // lifecycle (#4.5): the background rules' timer, on its executor
   std::shared_ptr<RetentionJob> retention_;
+  void WakeRetention();
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> rotation_{0};  // PopAny: where each priority tier starts
   // A namespace/task long poll that matches no queue looks again this often (creating a queue

@@ -1317,6 +1317,7 @@ void PgStore::RunRetention(Executor ex, Micros now, int64_t limit,
                                      out.expired = r.Int(0, 2);
                                      out.pruned = r.Int(0, 3);
                                      out.more = r.Bool(0, 4);
+                                     out.idle = r.Bool(0, 6);
                                      if (!r.IsNull(0, 5)) {
                                        std::string_view names = r.Text(0, 5);
                                        while (!names.empty()) {

@@ -1224,6 +1224,12 @@ struct SqliteStore::Core {
         if (Status s = RefreshDedupWindowUsed(conn); !s.ok()) return s;
       }
     }
+    if (!report.more && !dedup_window_used) {
+      auto rules = conn.Prepare(sql::kLcNoRules);
+      if (!rules.ok()) return rules.status();
+      report.idle = rules->Step() && rules->Int(0) == 1;
+      if (!rules->status().ok()) return rules->status();
+    }
     return report;
   }
 };

@@ -52,6 +52,9 @@ struct RetentionReport {
   int64_t pruned = 0;   // dedup window entries dropped
   bool more = false;    // the batch hit its limit: work may remain
   std::vector<std::string> expired_queues;  // queues where messages expired (wake their polls)
+  // No queue has a rule (retentionSeconds, completedRetentionSeconds, maxWaitTimeSeconds) and
+  // the dedup window is empty: nothing to do until a queue is configured.
+  bool idle = false;
 };
 
 struct StoreOptions {

@@ -1,7 +1,8 @@
 // Admission and retention over HTTP (issue #4 item 5), with the background rules running every
 // second (--retention-interval 1): maxSize answers 429 and stores nothing of the request,
 // retention and completed retention remove what their rule says, the dedup window outlives
-// retention, maxWaitTimeSeconds dead-letters waiting messages, bad option values are 400s.
+// retention, maxWaitTimeSeconds dead-letters waiting messages, bad option values are 400s; with
+// no rule anywhere the job sleeps until a queue changes.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -216,6 +217,49 @@ TEST_F(BrokerRetentionTest, BadOptionValuesAre400) {
                                  "{\"queue\":" + JsonQuote(q) + ",\"options\":" + options + "}");
     EXPECT_TRUE(IsJsonError(r, 400)) << options << " -> " << r.Describe();
   }
+}
+
+// With no queue carrying a rule, the job finds nothing to do and sleeps: no runs (no database
+// work) until a queue changes. A push wakes it for one more run; a rule keeps it scheduled.
+TEST(BrokerRetentionIdleTest, TheJobSleepsWithoutRulesAndWakesWhenAQueueChanges) {
+  BrokerProcess broker({"--retention-interval", "1"});
+  ASSERT_TRUE(broker.Start());
+  HttpClient http(broker.port());
+  auto job = [&http] {
+    HttpResponse r = http.Get("/api/v1/status");
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    return JsonDoc(r.body);
+  };
+  auto state = [&] { return job().String("/retentionJob/state").value_or("?"); };
+  auto runs = [&] { return job().Int("/retentionJob/runs").value_or(-1); };
+  auto eventually = [](const std::function<bool()>& pred) {
+    auto deadline = SteadyClock::now() + 20s;
+    while (SteadyClock::now() < deadline && !pred()) std::this_thread::sleep_for(50ms);
+    return pred();
+  };
+
+  ASSERT_TRUE(eventually([&] { return state() == "sleeping"; })) << "state " << state();
+  EXPECT_EQ(job().Int("/retentionJob/intervalMs").value_or(-1), 1000);
+  int64_t asleep = runs();
+  EXPECT_GE(asleep, 1);
+  std::this_thread::sleep_for(2500ms);  // two and a half intervals
+  EXPECT_EQ(runs(), asleep) << "the job ran while asleep";
+  EXPECT_EQ(state(), "sleeping");
+
+  // A push (a queue without rules) wakes it: one run, then asleep again.
+  HttpResponse push = http.Post(
+      "/api/v1/push", R"({"items":[{"queue":"idle-job","partition":"p","payload":{"n":1}}]})");
+  ASSERT_EQ(push.status, 200) << push.Describe();
+  ASSERT_TRUE(eventually([&] { return runs() > asleep && state() == "sleeping"; }))
+      << "runs " << runs() << ", state " << state();
+  asleep = runs();
+
+  // A rule keeps it scheduled: it runs every interval.
+  HttpResponse conf =
+      http.Post("/api/v1/configure", R"({"queue":"idle-job","options":{"retentionSeconds":3600}})");
+  ASSERT_EQ(conf.status, 200) << conf.Describe();
+  ASSERT_TRUE(eventually([&] { return runs() >= asleep + 2; })) << "runs " << runs();
+  EXPECT_EQ(state(), "scheduled");
 }
 
 }  // namespace

@@ -157,9 +157,13 @@ inline constexpr PreparedStatement kDeleteGroup{
 // One bounded batch of the background rules: $1 now $2 row limit. One row: ran (false: another
 // instance holds the job lock), removed, expired, pruned, more, expired queues joined by ','
 // (queue names never contain one).
+// Last column: idle (no queue has a rule and the dedup window is empty; see RetentionReport).
 inline constexpr PreparedStatement kRunRetention{
     "run_retention",
-    "SELECT ran, removed, expired, pruned, more, array_to_string(expired_queues, ',')"
+    "SELECT ran, removed, expired, pruned, more, array_to_string(expired_queues, ','),"
+    " NOT EXISTS (SELECT 1 FROM ordo.queues q WHERE q.retention_s > 0"
+    "              OR q.completed_retention_s > 0 OR q.max_wait_time_s > 0)"
+    " AND NOT EXISTS (SELECT 1 FROM ordo.dedup_window)"
     " FROM ordo.run_retention($1, $2)"};
 
 // ---- dead-letter queue and message browsing ----

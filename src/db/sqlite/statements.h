@@ -299,6 +299,10 @@ inline constexpr const char* kLcDedupLookup =
     "SELECT message_id FROM dedup_window"
     " WHERE partition_pk = ?1 AND transaction_id = ?2 AND created_at >= ?3";
 inline constexpr const char* kLcDedupAny = "SELECT EXISTS (SELECT 1 FROM dedup_window)";
+// 1 when no queue has a retention rule (RetentionReport::idle, with an empty dedup window).
+inline constexpr const char* kLcNoRules =
+    "SELECT NOT EXISTS (SELECT 1 FROM queues WHERE retention_s > 0"
+    " OR completed_retention_s > 0 OR max_wait_time_s > 0)";
 
 // A bounded scan from just past a position.  ?1 partition_pk  ?2 after seq  ?3 limit
 inline constexpr const char* kLcScanFrom =

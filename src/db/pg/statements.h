@@ -87,16 +87,18 @@ inline constexpr PreparedStatement kPartitionStats{
 
 // $1 queue $2 group $3 now. Columns: earliest live lease expiry, earliest future retry back-off
 // end, the queue's delayed processing and window buffer (seconds), earliest instant a delayed
-// message at the head of a partition becomes visible (delayMs); no row without the queue.
+// message at the head of a partition becomes visible (delayMs; only partitions with messages
+// past the group's position are read); no row without the queue.
 inline constexpr PreparedStatement kNextTimedEvent{
     "next_timed_event",
     "SELECT MIN(CASE WHEN c.lease_id IS NOT NULL AND c.lease_expires_at > $3"
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > $3 THEN c.eligible_at END),"
     "       q.delayed_processing_s, q.window_buffer_s,"
-    "       MIN((SELECT CASE WHEN m.visible_at > $3 THEN m.visible_at END FROM ordo.messages m"
-    "             WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
-    "             ORDER BY m.seq LIMIT 1))"
+    "       MIN(CASE WHEN p.last_seq > COALESCE(c.position, 0) THEN"
+    "             (SELECT CASE WHEN m.visible_at > $3 THEN m.visible_at END FROM ordo.messages m"
+    "               WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "               ORDER BY m.seq LIMIT 1) END)"
     " FROM ordo.queues q LEFT JOIN ordo.partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $2"
     " WHERE q.name = $1 GROUP BY q.pk"};

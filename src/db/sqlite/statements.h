@@ -198,9 +198,10 @@ inline constexpr const char* kNextTimedEvent =
     "                THEN c.lease_expires_at END),"
     "       MIN(CASE WHEN c.eligible_at > ?3 THEN c.eligible_at END),"
     "       q.delayed_processing_s, q.window_buffer_s,"
-    "       MIN((SELECT CASE WHEN m.visible_at > ?3 THEN m.visible_at END FROM messages m"
-    "            WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
-    "            ORDER BY m.seq LIMIT 1))"
+    "       MIN(CASE WHEN p.last_seq > COALESCE(c.position, 0) THEN"
+    "            (SELECT CASE WHEN m.visible_at > ?3 THEN m.visible_at END FROM messages m"
+    "              WHERE m.partition_pk = p.pk AND m.seq > COALESCE(c.position, 0)"
+    "              ORDER BY m.seq LIMIT 1) END)"
     " FROM queues q LEFT JOIN partitions p ON p.queue_pk = q.pk"
     " LEFT JOIN cursors c ON c.partition_pk = p.pk AND c.group_name = ?2"
     " WHERE q.name = ?1 GROUP BY q.pk";

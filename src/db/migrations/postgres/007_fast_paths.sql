@@ -12,7 +12,9 @@
 --     named partition. The wildcard choice is new: the oldest waiting message of each candidate
 --     partition is read once, in a LATERAL join (the former scalar subquery was evaluated up to
 --     three times per partition: in the filter, in the comparison and in the sort), and the
---     cursor lock also reads the partition's last_at (one statement fewer per claim).
+--     cursor lock also reads the partition's last_at (one statement fewer per claim), and the
+--     end of the batch at a delayed message is found once (it was a per-row subquery over the
+--     batch: quadratic in the batch size).
 --   * ordo.push: fewer statements per call (lookup and lock in one, queues and partitions
 --     created only when missing, outcomes straight from the storing statement); the maxSize
 --     admission moves unchanged into ordo._admit.
@@ -41,6 +43,8 @@ RETURNS TABLE(kind smallint, lease_expires_at bigint, window_active boolean,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -154,10 +158,13 @@ BEGIN
          ORDER BY m.seq
          LIMIT v_room
       ),
+      -- A delayed message (delayMs) holds back itself and everything behind it in the lane:
+      -- the batch ends before the first one not yet visible (found once, not per row).
+      held AS (SELECT min(h.seq) AS seq FROM head h WHERE h.visible_at > p_now),
       batch AS (
         SELECT h.seq, h.id, h.transaction_id, h.trace_id, h.payload, h.created_at, h.rc
-          FROM head h
-         WHERE NOT EXISTS (SELECT 1 FROM head x WHERE x.visible_at > p_now AND x.seq <= h.seq)
+          FROM head h, held
+         WHERE held.seq IS NULL OR h.seq < held.seq
       ),
       newest AS (SELECT max(b.seq) AS seq FROM batch b),
       claim AS (
@@ -214,6 +221,8 @@ RETURNS TABLE(idx int, success boolean, error text, queue text, partition text,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -331,6 +340,8 @@ RETURNS smallint[]
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 DECLARE
   v_cap_size bigint[];   -- the capped queues' size, then plus what accepted calls add
@@ -416,6 +427,8 @@ RETURNS TABLE(idx int, status smallint, message_id text, transaction_id text,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -6,8 +6,9 @@
 --     tables are still small (a fresh database, or before autovacuum's first ANALYZE). A plan
 --     made then may hash-join a whole table (seen: ordo.push seq-scanning ordo.messages for its
 --     duplicate check, 2.4x slower after 10 s and growing with the table). Every function here
---     runs with enable_seqscan = off: each statement is meant to be index lookups whose cost
---     follows the items, never the table.
+--     runs with enable_seqscan = off, and looks up an item's rows (partition, message, cursor)
+--     in LATERAL or scalar subqueries keyed by the item's values: one index probe per item, a
+--     cost that follows the items, never the tables.
 --   * ordo.pop: the version-4 function is kept as ordo._pop_general and still serves pops of a
 --     named partition. The wildcard choice is new: the oldest waiting message of each candidate
 --     partition is read once, in a LATERAL join (the former scalar subquery was evaluated up to
@@ -43,8 +44,6 @@ RETURNS TABLE(kind smallint, lease_expires_at bigint, window_active boolean,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -221,8 +220,6 @@ RETURNS TABLE(idx int, success boolean, error text, queue text, partition text,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -291,10 +288,18 @@ BEGIN
             FROM (SELECT u.i, u.txid, u.pid, u.lease, coalesce(u.g, '__QUEUE_MODE__') AS g
                     FROM unnest(p_txids, p_partition_ids, p_lease_ids, p_groups)
                          WITH ORDINALITY AS u(txid, pid, lease, g, i)) t
-            LEFT JOIN ordo.partitions p ON p.id = t.pid
-            LEFT JOIN ordo.queues q ON q.pk = p.queue_pk
-            LEFT JOIN ordo.messages m ON m.partition_pk = p.pk AND m.transaction_id = t.txid
-            LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = t.g
+            -- One index probe per item and table, whatever the plan cache thinks of the
+            -- tables' sizes.
+            LEFT JOIN LATERAL (SELECT p.pk, p.name, p.queue_pk FROM ordo.partitions p
+                                WHERE p.id = t.pid COLLATE "C") p ON true
+            LEFT JOIN LATERAL (SELECT q.name FROM ordo.queues q WHERE q.pk = p.queue_pk) q ON true
+            LEFT JOIN LATERAL (SELECT m.seq FROM ordo.messages m
+                                WHERE m.partition_pk = p.pk
+                                  AND m.transaction_id = t.txid COLLATE "C") m ON true
+            LEFT JOIN LATERAL (SELECT c.position, c.lease_id, c.lease_expires_at, c.lease_last_seq
+                                 FROM ordo.cursors c
+                                WHERE c.partition_pk = p.pk AND c.group_name = t.g COLLATE "C") c
+                   ON true
           WINDOW cur AS (PARTITION BY p.pk, t.g)
         ) w
     ) x;
@@ -340,8 +345,6 @@ RETURNS smallint[]
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
 AS $$
 DECLARE
   v_cap_size bigint[];   -- the capped queues' size, then plus what accepted calls add
@@ -427,8 +430,6 @@ RETURNS TABLE(idx int, status smallint, message_id text, transaction_id text,
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
-SET enable_hashjoin = off
-SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -437,6 +438,7 @@ DECLARE
   v_pid text[];         -- partition id per item
   v_item_q bigint[];    -- queue pk per item
   v_found int;
+  v_all_locked boolean;
   v_attempt int := 0;
   v_cap_q bigint[];     -- queues with maxSize > 0 among the items, ascending pk
   v_cap_max bigint[];
@@ -461,23 +463,32 @@ BEGIN
 
   LOOP
     v_attempt := v_attempt + 1;
-    -- Every partition the items append to, locked in pk order (serialises pushes per
-    -- partition: seq order = commit order; one order for all pushes: no deadlock), and each
-    -- item's partition.
-    WITH locked AS MATERIALIZED (
-      SELECT p.pk, p.id, p.queue_pk, q.name AS qn, p.name AS pn
-        FROM ordo.partitions p JOIN ordo.queues q ON q.pk = p.queue_pk
-       WHERE (q.name, p.name) IN (SELECT u.qn COLLATE "C", u.pn COLLATE "C"
-                                    FROM unnest(p_queues, p_partitions) AS u(qn, pn))
+    -- Each item's partition (an index probe per item, whatever the plan cache thinks of the
+    -- tables' sizes), then every one of them locked in pk order: that serialises pushes per
+    -- partition (seq order = commit order), in one order for all pushes (no deadlock).
+    WITH items AS MATERIALIZED (
+      SELECT u.i, k.pk, k.id, k.queue_pk
+        FROM unnest(p_queues, p_partitions) WITH ORDINALITY AS u(qn, pn, i)
+        LEFT JOIN LATERAL (
+          SELECT p.pk, p.id, p.queue_pk FROM ordo.partitions p
+           WHERE p.queue_pk = (SELECT q.pk FROM ordo.queues q WHERE q.name = u.qn COLLATE "C")
+             AND p.name = u.pn COLLATE "C") k ON true
+    ),
+    wanted AS MATERIALIZED (
+      SELECT array_agg(DISTINCT it.pk) AS pks FROM items it WHERE it.pk IS NOT NULL
+    ),
+    locked AS (
+      SELECT p.pk FROM ordo.partitions p
+       WHERE p.pk = ANY ((SELECT w.pks FROM wanted w)::bigint[])
        ORDER BY p.pk
-         FOR UPDATE OF p
+         FOR UPDATE
     )
-    SELECT array_agg(l.pk ORDER BY u.i), array_agg(l.id::text ORDER BY u.i),
-           array_agg(l.queue_pk ORDER BY u.i), count(l.pk)
-      INTO v_ppk, v_pid, v_item_q, v_found
-      FROM unnest(p_queues, p_partitions) WITH ORDINALITY AS u(qn, pn, i)
-      LEFT JOIN locked l ON l.qn = u.qn AND l.pn = u.pn;
-    EXIT WHEN v_found = v_n;
+    SELECT array_agg(it.pk ORDER BY it.i), array_agg(it.id::text ORDER BY it.i),
+           array_agg(it.queue_pk ORDER BY it.i), count(it.pk),
+           (SELECT count(*) FROM locked) = (SELECT coalesce(cardinality(w.pks), 0) FROM wanted w)
+      INTO v_ppk, v_pid, v_item_q, v_found, v_all_locked
+      FROM items it;
+    EXIT WHEN v_found = v_n AND v_all_locked;
     -- A queue or partition vanished under us (concurrent delete_queue): start over.
     IF v_attempt >= 5 THEN
       RAISE EXCEPTION 'ordo.push: a queue was deleted concurrently' USING ERRCODE = '40001';

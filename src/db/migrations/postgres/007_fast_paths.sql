@@ -7,8 +7,11 @@
 --     made then may hash-join a whole table (seen: ordo.push seq-scanning ordo.messages for its
 --     duplicate check, 2.4x slower after 10 s and growing with the table). Every function here
 --     runs with enable_seqscan = off, and looks up an item's rows (partition, message, cursor)
---     in LATERAL or scalar subqueries keyed by the item's values: one index probe per item, a
---     cost that follows the items, never the tables.
+--     in LATERAL or scalar subqueries keyed by the item's values, with LIMIT 1 so the planner
+--     cannot turn them back into a join (a hash join over a whole table). A message is looked up
+--     by transaction id "ORDER BY transaction_id": on tables without statistics the primary key
+--     (partition_pk, seq) costs the same as (partition_pk, transaction_id) and was chosen, and
+--     then every probe read the whole partition; the order makes the right index the cheaper.
 --   * ordo.pop: the version-4 function is kept as ordo._pop_general and still serves pops of a
 --     named partition. The wildcard choice is new: the oldest waiting message of each candidate
 --     partition is read once, in a LATERAL join (the former scalar subquery was evaluated up to
@@ -289,16 +292,19 @@ BEGIN
                     FROM unnest(p_txids, p_partition_ids, p_lease_ids, p_groups)
                          WITH ORDINALITY AS u(txid, pid, lease, g, i)) t
             -- One index probe per item and table, whatever the plan cache thinks of the
-            -- tables' sizes.
+            -- tables' sizes (LIMIT 1 keeps each subquery a per-item probe; see the header).
             LEFT JOIN LATERAL (SELECT p.pk, p.name, p.queue_pk FROM ordo.partitions p
-                                WHERE p.id = t.pid COLLATE "C") p ON true
-            LEFT JOIN LATERAL (SELECT q.name FROM ordo.queues q WHERE q.pk = p.queue_pk) q ON true
+                                WHERE p.id = t.pid COLLATE "C" LIMIT 1) p ON true
+            LEFT JOIN LATERAL (SELECT q.name FROM ordo.queues q
+                                WHERE q.pk = p.queue_pk LIMIT 1) q ON true
             LEFT JOIN LATERAL (SELECT m.seq FROM ordo.messages m
                                 WHERE m.partition_pk = p.pk
-                                  AND m.transaction_id = t.txid COLLATE "C") m ON true
+                                  AND m.transaction_id = t.txid COLLATE "C"
+                                ORDER BY m.transaction_id LIMIT 1) m ON true
             LEFT JOIN LATERAL (SELECT c.position, c.lease_id, c.lease_expires_at, c.lease_last_seq
                                  FROM ordo.cursors c
-                                WHERE c.partition_pk = p.pk AND c.group_name = t.g COLLATE "C") c
+                                WHERE c.partition_pk = p.pk AND c.group_name = t.g COLLATE "C"
+                                LIMIT 1) c
                    ON true
           WINDOW cur AS (PARTITION BY p.pk, t.g)
         ) w
@@ -472,7 +478,8 @@ BEGIN
         LEFT JOIN LATERAL (
           SELECT p.pk, p.id, p.queue_pk FROM ordo.partitions p
            WHERE p.queue_pk = (SELECT q.pk FROM ordo.queues q WHERE q.name = u.qn COLLATE "C")
-             AND p.name = u.pn COLLATE "C") k ON true
+             AND p.name = u.pn COLLATE "C"
+           LIMIT 1) k ON true
     ),
     wanted AS MATERIALIZED (
       SELECT array_agg(DISTINCT it.pk) AS pks FROM items it WHERE it.pk IS NOT NULL
@@ -532,7 +539,9 @@ BEGIN
            row_number() OVER w AS occ,
            first_value(it.mid) OVER w AS first_mid
       FROM items it
-      LEFT JOIN ordo.messages e ON e.partition_pk = it.ppk AND e.transaction_id = it.txid
+      LEFT JOIN LATERAL (SELECT e.id FROM ordo.messages e
+                          WHERE e.partition_pk = it.ppk AND e.transaction_id = it.txid COLLATE "C"
+                          ORDER BY e.transaction_id LIMIT 1) e ON true
       LEFT JOIN ordo.dedup_window dw
              ON dw.partition_pk = it.ppk AND dw.transaction_id = it.txid
             AND dw.created_at >= p_now - 1000000 * (

@@ -177,10 +177,8 @@ void WriteRetentionJob(json::Writer& w, const broker::Broker::RetentionState& s)
   w.Key("retentionJob");
   w.BeginObject();
   w.Field("state", !s.started ? "off" : s.sleeping ? "sleeping" : "scheduled");
-  w.Key("runs");
-  w.Int(s.runs);
-  w.Key("intervalMs");
-  w.Int(s.interval.count());
+  w.Field("runs", s.runs);
+  w.Field("intervalMs", s.interval.count());
   w.EndObject();
 }
 

@@ -11,8 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -222,55 +220,17 @@ TEST_F(BrokerRetentionTest, BadOptionValuesAre400) {
   }
 }
 
-// On PostgreSQL the suite shares one database, where other tests' queues carry rules: a
-// database of this test's own, dropped at the end. Empty on SQLite (every broker has its own
-// file) or when it cannot be created (the failure is reported).
-class ScratchPgDatabase {
- public:
-  ScratchPgDatabase() {
-    const char* engine = std::getenv("ORDO_TEST_DB");
-    const char* url = std::getenv("ORDO_TEST_PG_URL");
-    if (engine == nullptr || std::string_view(engine) != "postgres" || url == nullptr) return;
-    base_ = url;
-    name_ = "ordo_idle_" + std::to_string(::getpid());
-    if (!Exec("DROP DATABASE IF EXISTS " + name_) || !Exec("CREATE DATABASE " + name_)) return;
-    size_t slash = base_.rfind('/');
-    size_t query = base_.find('?', slash);
-    url_ = base_.substr(0, slash + 1) + name_ +
-           (query == std::string::npos ? "" : base_.substr(query));
-  }
-  ~ScratchPgDatabase() {
-    if (!url_.empty()) Exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-  ScratchPgDatabase(const ScratchPgDatabase&) = delete;
-  ScratchPgDatabase& operator=(const ScratchPgDatabase&) = delete;
-  bool postgres() const { return !base_.empty(); }
-  const std::string& url() const { return url_; }
-
- private:
-  bool Exec(const std::string& sql) {
-    std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(base_.c_str()), &PQfinish);
-    std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), sql.c_str()), &PQclear);
-    if (PQresultStatus(res.get()) == PGRES_COMMAND_OK) return true;
-    ADD_FAILURE() << sql << ": " << PQerrorMessage(conn.get());
-    return false;
-  }
-  std::string base_, name_, url_;
-};
-
 // With no queue carrying a rule, the job finds nothing to do and sleeps: no runs (no database
 // work) until a queue changes. A push wakes it for one more run; a rule keeps it scheduled.
 TEST(BrokerRetentionIdleTest, TheJobSleepsWithoutRulesAndWakesWhenAQueueChanges) {
-  ScratchPgDatabase scratch;
-  std::string shared_url;
-  if (scratch.postgres()) {
-    ASSERT_FALSE(scratch.url().empty());
-    // The harness takes the URL from the environment when it builds the process object.
-    shared_url = std::getenv("ORDO_TEST_PG_URL");
-    ::setenv("ORDO_TEST_PG_URL", scratch.url().c_str(), 1);
+  // On PostgreSQL the suite shares one database, where other tests' queues carry rules: this
+  // test gets one of its own.
+  const char* pg_url = std::getenv("ORDO_TEST_PG_URL");
+  ScratchPgDatabase scratch(pg_url ? pg_url : "", "ordo_idle_");
+  if (OnPostgres()) {
+    ASSERT_TRUE(scratch.Create());
   }
-  BrokerProcess broker({"--retention-interval", "1"});
-  if (scratch.postgres()) ::setenv("ORDO_TEST_PG_URL", shared_url.c_str(), 1);
+  BrokerProcess broker({"--retention-interval", "1"}, scratch.url());
   ASSERT_TRUE(broker.Start());
   HttpClient http(broker.port());
   auto job = [&http] {

@@ -27,7 +27,9 @@ class BrokerStatusTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { broker_.reset(); }
   void SetUp() override {
-    if (!broker_->Alive()) ASSERT_TRUE(broker_->Start());
+    if (!broker_->Alive()) {
+      ASSERT_TRUE(broker_->Start());
+    }
     http_ = std::make_unique<HttpClient>(broker_->port());
   }
   void TearDown() override { http_.reset(); }

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -442,13 +444,17 @@ std::string FindBinary() {
 
 }  // namespace
 
+BrokerProcess::BrokerProcess(std::vector<std::string> extra_args, std::string postgres_url)
+    : BrokerProcess(std::move(extra_args)) {
+  if (postgres_) db_url_ = std::move(postgres_url);
+}
+
 BrokerProcess::BrokerProcess(std::vector<std::string> extra_args)
     : extra_args_(std::move(extra_args)), binary_(FindBinary()) {
   char tmpl[] = "/tmp/ordo-it-XXXXXX";
   if (char* d = ::mkdtemp(tmpl)) dir_ = d;
   log_path_ = dir_ + "/broker.log";
-  const char* engine = std::getenv("ORDO_TEST_DB");
-  postgres_ = engine != nullptr && std::string_view(engine) == "postgres";
+  postgres_ = OnPostgres();
   if (postgres_) {
     const char* url = std::getenv("ORDO_TEST_PG_URL");
     db_url_ = url ? url : "";
@@ -857,6 +863,64 @@ std::optional<double> ParseTimestamp(std::string_view s) {
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return static_cast<double>(::timegm(&tm)) + micros / 1e6;
+}
+
+// ---- PostgreSQL scratch databases -------------------------------------------------------------
+
+namespace {
+
+// Runs one command on `url`; empty on success, else the error.
+std::string PgCommand(const std::string& url, const std::string& sql) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) return PQerrorMessage(conn.get());
+  std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), sql.c_str()), &PQclear);
+  if (PQresultStatus(res.get()) == PGRES_COMMAND_OK) return "";
+  return PQerrorMessage(conn.get());
+}
+
+}  // namespace
+
+ScratchPgDatabase::ScratchPgDatabase(std::string server_url, std::string_view prefix)
+    : server_url_(std::move(server_url)) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  name_ = std::string(prefix);
+  for (int i = 0; i < 12; ++i) name_.push_back(kHex[rng() & 15]);
+}
+
+ScratchPgDatabase::~ScratchPgDatabase() {
+  if (!created_) return;
+  std::string error = PgCommand(server_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  if (!error.empty()) ADD_FAILURE() << "could not drop database " << name_ << ": " << error;
+}
+
+::testing::AssertionResult ScratchPgDatabase::Create() {
+  std::string error = PgCommand(server_url_, "CREATE DATABASE " + name_);
+  if (!error.empty()) return ::testing::AssertionFailure() << "CREATE DATABASE: " << error;
+  created_ = true;
+  return ::testing::AssertionSuccess();
+}
+
+std::string ScratchPgDatabase::url() const { return WithDatabase(server_url_, name_); }
+
+bool OnPostgres() {
+  const char* engine = std::getenv("ORDO_TEST_DB");
+  return engine != nullptr && std::string_view(engine) == "postgres";
+}
+
+std::string WithDatabase(const std::string& url, const std::string& dbname) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url + " dbname=" + dbname;  // keyword/value form
+  size_t authority = scheme + 3;
+  size_t path = url.find('/', authority);
+  size_t query = url.find('?', authority);
+  if (path == std::string::npos || (query != std::string::npos && path > query)) {
+    // No database in the URL: insert one before the query string (if any).
+    size_t at = query == std::string::npos ? url.size() : query;
+    return url.substr(0, at) + "/" + dbname + url.substr(at);
+  }
+  size_t end = query == std::string::npos ? url.size() : query;
+  return url.substr(0, path + 1) + dbname + url.substr(end);
 }
 
 std::string UniqueName(std::string_view stem) {

@@ -104,10 +104,38 @@ class HttpClient {
 
 // ---- The broker process -----------------------------------------------------------------------
 
+// A PostgreSQL database of its own, `<prefix><random hex>`, created on the server of
+// `server_url` and dropped (WITH (FORCE)) when this goes away. Declare it before anything that
+// connects to it, so that those go first.
+class ScratchPgDatabase {
+ public:
+  ScratchPgDatabase(std::string server_url, std::string_view prefix);
+  ~ScratchPgDatabase();
+  ScratchPgDatabase(const ScratchPgDatabase&) = delete;
+  ScratchPgDatabase& operator=(const ScratchPgDatabase&) = delete;
+
+  ::testing::AssertionResult Create();
+  std::string url() const;
+
+ private:
+  std::string server_url_;
+  std::string name_;
+  bool created_ = false;
+};
+
+// Whether the brokers of this run use PostgreSQL (ORDO_TEST_DB=postgres).
+bool OnPostgres();
+
+// `url` (a postgres:// URL or a keyword/value string) naming database `dbname` instead.
+std::string WithDatabase(const std::string& url, const std::string& dbname);
+
 class BrokerProcess {
  public:
   // Extra flags are appended to `ordo serve --host 127.0.0.1 --port P --db URL --log-level warn`.
   explicit BrokerProcess(std::vector<std::string> extra_args = {});
+  // On PostgreSQL (ORDO_TEST_DB=postgres), `postgres_url` instead of ORDO_TEST_PG_URL (e.g. a
+  // ScratchPgDatabase); ignored on SQLite, where every broker has a file of its own.
+  BrokerProcess(std::vector<std::string> extra_args, std::string postgres_url);
   // Stops the process (if running) and removes the temporary directory (kept when
   // ORDO_KEEP_TEST_DIRS is set). Prints the log when the current test failed.
   ~BrokerProcess();

@@ -19,42 +19,9 @@ namespace {
 
 using integration::BrokerProcess;
 using integration::JsonQuote;
+using integration::ScratchPgDatabase;
 using integration::UniqueName;
 using integration::UrlEncode;
-
-// A database of its own, `ordo_mig_<random>`, dropped (WITH (FORCE)) when this goes away.
-// Declare it before anything that connects to it, so that those go first.
-class ScratchDatabase {
- public:
-  ScratchDatabase() : name_("ordo_mig_" + RandomHex(12)) {}
-  ~ScratchDatabase() {
-    if (!created_) return;
-    std::string error;
-    auto admin = PgConn::Open(Env().url, &error);
-    PgConn::Outcome o;
-    if (admin) o = admin->Exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    if (!admin || !o.ok()) {
-      ADD_FAILURE() << "could not drop database " << name_ << ": " << (admin ? o.error : error);
-    }
-  }
-  ScratchDatabase(const ScratchDatabase&) = delete;
-  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
-
-  ::testing::AssertionResult Create() {
-    std::string error;
-    auto admin = PgConn::Open(Env().url, &error);
-    if (!admin) return ::testing::AssertionFailure() << error;
-    PgConn::Outcome o = admin->Exec("CREATE DATABASE " + name_);
-    if (!o.ok()) return ::testing::AssertionFailure() << "CREATE DATABASE: " << o.error;
-    created_ = true;
-    return ::testing::AssertionSuccess();
-  }
-  std::string url() const { return WithDatabase(Env().url, name_); }
-
- private:
-  std::string name_;
-  bool created_ = false;
-};
 
 // One BrokerProcess driven from a thread of its own that lives as long as the broker: the
 // harness forks with PR_SET_PDEATHSIG, which kills the child when the *thread* that forked it
@@ -62,13 +29,8 @@ class ScratchDatabase {
 class BrokerOnThread {
  public:
   BrokerOnThread(const std::string& db_url, std::shared_future<void> go) {
-    // The harness takes the PostgreSQL URL from the environment when it builds the process
-    // object. REQUIRES: no other thread of the test runs now.
-    std::string saved = Env().url;
-    ::setenv("ORDO_TEST_PG_URL", db_url.c_str(), 1);
-    broker_ = std::make_unique<BrokerProcess>();
+    broker_ = std::make_unique<BrokerProcess>(std::vector<std::string>{}, db_url);
     port_ = broker_->port();
-    ::setenv("ORDO_TEST_PG_URL", saved.c_str(), 1);
     started_ = started_promise_.get_future();
     thread_ = std::thread([this, go = std::move(go)] {
       go.wait();
@@ -123,7 +85,7 @@ std::vector<std::string> ShippedVersions() {
 class ConcurrentStartTest : public PgTest {};
 
 TEST_F(ConcurrentStartTest, TwoBrokersStartingAtOnceOnAnEmptyDatabaseBothBecomeReady) {
-  ScratchDatabase db;
+  ScratchPgDatabase db(Env().url, "ordo_mig_");
   ASSERT_TRUE(db.Create());
   std::promise<void> go;
   std::shared_future<void> gate = go.get_future().share();
@@ -156,7 +118,7 @@ TEST_F(ConcurrentStartTest, TwoBrokersStartingAtOnceOnAnEmptyDatabaseBothBecomeR
 // The same race without the brokers around it, wider: many Migrate calls at the same instant.
 TEST_F(ConcurrentStartTest, ManyMigrateCallsAtOnceApplyEachMigrationOnce) {
   constexpr int kCallers = 6;
-  ScratchDatabase db;
+  ScratchPgDatabase db(Env().url, "ordo_mig_");
   ASSERT_TRUE(db.Create());
   const std::vector<std::pair<std::string, std::string>> params = {
       {"application_name", "ordo-pg-tests"}, {"dbname", db.url()}};

@@ -110,21 +110,6 @@ std::optional<std::string> PgConn::Scalar(const std::string& sql,
 
 // ---- the cluster ------------------------------------------------------------------------------
 
-std::string WithDatabase(const std::string& url, const std::string& dbname) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url + " dbname=" + dbname;  // keyword/value form
-  size_t authority = scheme + 3;
-  size_t path = url.find('/', authority);
-  size_t query = url.find('?', authority);
-  if (path == std::string::npos || (query != std::string::npos && path > query)) {
-    // No database in the URL: insert one before the query string (if any).
-    size_t at = query == std::string::npos ? url.size() : query;
-    return url.substr(0, at) + "/" + dbname + url.substr(at);
-  }
-  size_t end = query == std::string::npos ? url.size() : query;
-  return url.substr(0, path + 1) + dbname + url.substr(end);
-}
-
 ::testing::AssertionResult RestartServer(std::string* output) {
   const PgEnv& env = Env();
   std::vector<std::string> args;

@@ -77,9 +77,6 @@ class PgConn {
   PGconn* conn_;
 };
 
-// `url` (a postgres:// URL or a keyword/value string) pointing at database `dbname` instead.
-std::string WithDatabase(const std::string& url, const std::string& dbname);
-
 // `pg_ctl restart -m fast -w` on the test cluster, run as Env().user when that is set, from "/",
 // with its output captured (returned in *output). REQUIRES: Env().can_restart().
 ::testing::AssertionResult RestartServer(std::string* output);

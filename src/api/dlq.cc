@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -73,6 +74,21 @@ std::optional<std::string> Base64UrlDecode(std::string_view in) {
 
 std::string EncodeCursor(char kind, int64_t a, int64_t b) {
   return Base64UrlEncode(fmt::format("{}:{}:{}", kind, a, b));
+}
+
+// Ends a listing's answer: closes its array of entries, writes "nextCursor" (a cursor of `kind`
+// for the position `next`, null on the last page) and replies 200.
+void ReplyPage(const CallPtr& call, json::Writer& w, char kind,
+               const std::optional<std::pair<int64_t, int64_t>>& next) {
+  w.EndArray();
+  w.Key("nextCursor");
+  if (next) {
+    w.String(EncodeCursor(kind, next->first, next->second));
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  call->Reply(200, w.Take());
 }
 
 // The two numbers of a cursor of `kind`; kInvalidArgument for anything else.
@@ -218,16 +234,12 @@ void HandleListDeadLetters(const CallPtr& call) {
           w.Field("failedAt", FormatIso8601(d.failed_at));
           w.EndObject();
         }
-        w.EndArray();
-        w.Key("nextCursor");
+        std::optional<std::pair<int64_t, int64_t>> next;
         if (r->more && !r->entries.empty()) {
           const broker::DeadLetterKey& k = r->entries.back().key;
-          w.String(EncodeCursor(kDeadLetterCursor, k.failed_at, k.pk));
-        } else {
-          w.Null();
+          next.emplace(k.failed_at, k.pk);
         }
-        w.EndObject();
-        call->Reply(200, w.Take());
+        ReplyPage(call, w, kDeadLetterCursor, next);
       });
 }
 
@@ -385,16 +397,12 @@ void HandleListMessages(const CallPtr& call) {
           w.Field("retryCount", m.retry_count);
           w.EndObject();
         }
-        w.EndArray();
-        w.Key("nextCursor");
+        std::optional<std::pair<int64_t, int64_t>> next;
         if (r->more && !r->messages.empty()) {
           const broker::MessageKey& k = r->messages.back().key;
-          w.String(EncodeCursor(kMessageCursor, k.partition_pk, k.seq));
-        } else {
-          w.Null();
+          next.emplace(k.partition_pk, k.seq);
         }
-        w.EndObject();
-        call->Reply(200, w.Take());
+        ReplyPage(call, w, kMessageCursor, next);
       });
 }
 

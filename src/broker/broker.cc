@@ -13,6 +13,16 @@ namespace ordo::broker {
 
 using SteadyClock = std::chrono::steady_clock;
 
+namespace {
+
+size_t PartitionSlot(const std::string& queue, const std::string& partition, size_t slots) {
+  size_t h = std::hash<std::string>{}(queue);
+  h ^= std::hash<std::string>{}(partition) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h % slots;
+}
+
+}  // namespace
+
 struct Broker::Waiter {
   Waiter(Executor e, PopRequest r, SteadyClock::time_point d, Completion<PopResult> cb)
       : ex(std::move(e)), req(std::move(r)), deadline(d), done(std::move(cb)), timer(ex) {}
@@ -56,17 +66,26 @@ uint64_t Broker::Version(const std::string& queue) {
   return it == by_queue_.end() ? 0 : it->second.version;
 }
 
-void Broker::Notify(const std::string& queue, size_t per_group) {
-  WakeRetention();
+void Broker::Notify(const std::string& queue) {
   if (queue.empty()) {  // "anything may have changed": every queue
+    WakeRetention();
     std::vector<std::string> queues;
     {
       std::lock_guard lock(mu_);
       for (auto& [name, qw] : by_queue_) queues.push_back(name);
     }
-    for (const std::string& q : queues) Notify(q);
+    for (const std::string& q : queues) Wake(q, nullptr);
     return;
   }
+  Wake(queue, nullptr);
+}
+
+void Broker::Notify(const Openings& openings) {
+  for (const auto& [queue, partitions] : openings) Wake(queue, &partitions);
+}
+
+void Broker::Wake(const std::string& queue, const std::unordered_set<std::string>* partitions) {
+  WakeRetention();
   std::vector<std::shared_ptr<Waiter>> woken;
   {
     std::lock_guard lock(mu_);
@@ -74,7 +93,15 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
     // this push sees the change when it parks.
     QueueWaiters& qw = by_queue_[queue];
     ++qw.version;
-    if (per_group == SIZE_MAX) {
+    ++wake_clock_;
+    if (partitions == nullptr) {
+      queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] = wake_clock_;
+    } else {
+      for (const std::string& p : *partitions) {
+        partition_woken_[PartitionSlot(queue, p, partition_woken_.size())] = wake_clock_;
+      }
+    }
+    if (partitions == nullptr) {
       woken.swap(qw.waiters);
     } else {
       // Oldest waiters first within each group; the rest stay parked.
@@ -82,7 +109,8 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
       std::vector<std::shared_ptr<Waiter>> rest;
       for (auto& w : qw.waiters) {
         size_t& n = taken[w->req.group];
-        if (n < per_group) {
+        bool fits = !w->req.partition || partitions->count(*w->req.partition) > 0;
+        if (fits && n < partitions->size()) {
           ++n;
           woken.push_back(std::move(w));
         } else {
@@ -101,6 +129,17 @@ void Broker::Notify(const std::string& queue, size_t per_group) {
   for (auto& w : woken) {
     boost::asio::post(w->ex, [w] { w->timer.cancel(); });
   }
+}
+
+uint64_t Broker::WakeClock() {
+  std::lock_guard lock(mu_);
+  return wake_clock_;
+}
+
+bool Broker::WokenSince(const std::string& queue, const std::string& partition, uint64_t since) {
+  std::lock_guard lock(mu_);
+  return queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] > since ||
+         partition_woken_[PartitionSlot(queue, partition, partition_woken_.size())] > since;
 }
 
 void Broker::Push(Executor ex, std::vector<PushItem> items,
@@ -144,14 +183,20 @@ void Broker::Push(Executor ex, std::vector<PushItem> items,
 
 void Broker::StorePush(Executor ex, std::vector<PushItem> items,
                        Completion<std::vector<PushOutcome>> done) {
+  std::vector<std::string> partitions;  // per item: its outcome names only the partition's id
+  partitions.reserve(items.size());
+  for (const PushItem& item : items) partitions.push_back(item.partition);
   store_.Push(ex, std::move(items),
-              [this, done = std::move(done)](Result<std::vector<PushOutcome>> r) {
+              [this, partitions = std::move(partitions),
+               done = std::move(done)](Result<std::vector<PushOutcome>> r) {
                 if (r.ok()) {
                   CountPushed(*r);
-                  std::unordered_map<std::string_view, size_t> queued;
-                  for (const PushOutcome& o : *r)
-                    if (o.status == PushStatus::kQueued) ++queued[o.queue];
-                  for (const auto& [q, n] : queued) Notify(std::string(q), n);
+                  Openings openings;
+                  for (size_t i = 0; i < r->size() && i < partitions.size(); ++i) {
+                    const PushOutcome& o = (*r)[i];
+                    if (o.status == PushStatus::kQueued) openings[o.queue].insert(partitions[i]);
+                  }
+                  Notify(openings);
                 }
                 done(std::move(r));
               });
@@ -179,14 +224,22 @@ void Broker::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
 void Broker::Ack(Executor ex, std::vector<AckItem> items,
                  Completion<std::vector<AckOutcome>> done) {
   done = CountingAcks(std::move(done), items);
+  const uint64_t sent_at = WakeClock();
   store_.Ack(ex, std::move(items),
-             [this, done = std::move(done)](Result<std::vector<AckOutcome>> r) {
+             [this, sent_at, done = std::move(done)](Result<std::vector<AckOutcome>> r) {
                if (r.ok()) {
-                 // A released lease makes its partition available to parked consumers.
-                 std::unordered_set<std::string_view> queues;
-                 for (const AckOutcome& o : *r)
-                   if (o.success && o.lease_released) queues.insert(o.queue);
-                 for (std::string_view q : queues) Notify(std::string(q));
+                 // A released lease makes its partition available to parked consumers, if
+                 // anything is left in it (see WokenSince).
+                 Openings openings;
+                 bool released = false;
+                 for (const AckOutcome& o : *r) {
+                   if (!o.success || !o.lease_released) continue;
+                   released = true;
+                   if (o.more_waiting || WokenSince(o.queue, o.partition, sent_at))
+                     openings[o.queue].insert(o.partition);
+                 }
+                 if (released) WakeRetention();
+                 Notify(openings);
                }
                done(std::move(r));
              });
@@ -437,57 +490,62 @@ void Broker::Transaction(Executor ex, TxRequest req, Completion<TxResult> done) 
   // Every pushed item of the call goes through PreparePush in one call, then back in its place.
   std::vector<PushItem> items;
   std::vector<std::optional<AckStatus>> ack_statuses;  // per operation, for the flow counters
+  std::vector<std::string> partitions;                 // per pushed item, in order
   for (TxOperation& op : req.operations) {
-    for (PushItem& item : op.items) items.push_back(std::move(item));
+    for (PushItem& item : op.items) {
+      partitions.push_back(item.partition);
+      items.push_back(std::move(item));
+    }
     ack_statuses.push_back(op.kind == TxOperation::Kind::kAck
                                ? std::optional<AckStatus>(op.ack.status)
                                : std::nullopt);
   }
   auto shared = std::make_shared<TxRequest>(std::move(req));
-  PreparePush(ex, std::move(items),
-              [this, ex, shared, ack_statuses = std::move(ack_statuses),
-               done = std::move(done)](Result<std::vector<PushItem>> prepared) {
-                if (!prepared.ok()) return done(prepared.status());
-                size_t next = 0;
-                for (TxOperation& op : shared->operations) {
-                  for (PushItem& item : op.items) {
-                    if (next >= prepared->size()) {
-                      return done(Status::Internal("PreparePush lost pushed items"));
-                    }
-                    item = std::move((*prepared)[next++]);
+  PreparePush(
+      ex, std::move(items),
+      [this, ex, shared, ack_statuses = std::move(ack_statuses), partitions = std::move(partitions),
+       done = std::move(done)](Result<std::vector<PushItem>> prepared) mutable {
+        if (!prepared.ok()) return done(prepared.status());
+        size_t next = 0;
+        for (TxOperation& op : shared->operations) {
+          for (PushItem& item : op.items) {
+            if (next >= prepared->size()) {
+              return done(Status::Internal("PreparePush lost pushed items"));
+            }
+            item = std::move((*prepared)[next++]);
+          }
+        }
+        store_.Transaction(
+            ex, std::move(*shared),
+            [this, ack_statuses, partitions = std::move(partitions), done](Result<TxResult> r) {
+              if (r.ok()) {
+                std::vector<AckStatus> statuses;
+                std::vector<AckOutcome> acks;
+                for (size_t i = 0; i < r->operations.size(); ++i) {
+                  const TxOperationOutcome& op = r->operations[i];
+                  if (!op.pushed.empty()) CountPushed(op.pushed);
+                  if (i < ack_statuses.size() && ack_statuses[i]) {
+                    statuses.push_back(*ack_statuses[i]);
+                    acks.push_back(op.ack);
                   }
                 }
-                store_.Transaction(ex, std::move(*shared),
-                                   [this, ack_statuses, done](Result<TxResult> r) {
-                                     if (r.ok()) {
-                                       std::vector<AckStatus> statuses;
-                                       std::vector<AckOutcome> acks;
-                                       for (size_t i = 0; i < r->operations.size(); ++i) {
-                                         const TxOperationOutcome& op = r->operations[i];
-                                         if (!op.pushed.empty()) CountPushed(op.pushed);
-                                         if (i < ack_statuses.size() && ack_statuses[i]) {
-                                           statuses.push_back(*ack_statuses[i]);
-                                           acks.push_back(op.ack);
-                                         }
-                                       }
-                                       CountAcks(statuses, acks);
-                                       std::unordered_map<std::string_view, size_t> queued;
-                                       std::unordered_set<std::string_view> released;
-                                       for (const TxOperationOutcome& op : r->operations) {
-                                         for (const PushOutcome& o : op.pushed)
-                                           if (o.status == PushStatus::kQueued) ++queued[o.queue];
-                                         if (op.ack.success && op.ack.lease_released)
-                                           released.insert(op.ack.queue);
-                                       }
-                                       // A released lease wakes every waiter of its queue, which
-                                       // covers the messages pushed there too.
-                                       for (std::string_view q : released) Notify(std::string(q));
-                                       for (const auto& [q, n] : queued)
-                                         if (!released.count(q)) Notify(std::string(q), n);
-                                     }
-                                     done(std::move(r));
-                                   });
-              });
+                CountAcks(statuses, acks);
+                Openings openings;
+                size_t item = 0;
+                for (const TxOperationOutcome& op : r->operations) {
+                  for (const PushOutcome& o : op.pushed) {
+                    if (o.status == PushStatus::kQueued && item < partitions.size())
+                      openings[o.queue].insert(partitions[item]);
+                    ++item;
+                  }
+                  if (op.ack.success && op.ack.lease_released)
+                    openings[op.ack.queue].insert(op.ack.partition);
+                }
+                Notify(openings);
+              }
+              done(std::move(r));
+            });
+      });
 }
 
 // ---- consumer groups and seek ----

@@ -7,6 +7,7 @@
 // mutex held only for map updates.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/sealer.h"
@@ -151,10 +153,22 @@ class Broker {
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
   void Unregister(const std::shared_ptr<Waiter>& w);
-  // Wakes the queue's parked polls: all of them, or at most `per_group` of each consumer group
-  // (a push of N messages wakes at most N waiters per group; waking every consumer for one
-  // message costs a pop and a park per consumer for nothing).
-  void Notify(const std::string& queue, size_t per_group = SIZE_MAX);
+  // Wakes every parked poll of the queue.
+  void Notify(const std::string& queue);
+  // Partitions of each queue that may have become deliverable (new messages, a released lease).
+  using Openings = std::unordered_map<std::string, std::unordered_set<std::string>>;
+  // Wakes, per queue and consumer group, at most one parked poll per partition named (oldest
+  // first), skipping polls of another named partition: only one consumer of a group can take a
+  // partition, so waking every consumer for it costs a pop and a park each for nothing.
+  void Notify(const Openings& openings);
+  void Wake(const std::string& queue, const std::unordered_set<std::string>* partitions);
+  // An ack that frees a partition with nothing left in it (AckOutcome::more_waiting false) wakes
+  // no poll, unless the partition was woken for while the ack was in flight: the store read the
+  // partition before that push committed, and the polls it woke may have found the lease still
+  // held. Every wake moves wake_clock_ and stamps the partitions it names (hashed: a collision
+  // only wakes a poll too many) or, naming none, its whole queue.
+  uint64_t WakeClock();
+  bool WokenSince(const std::string& queue, const std::string& partition, uint64_t since);
   uint64_t Version(const std::string& queue);
 
   struct QueueWaiters {
@@ -175,6 +189,9 @@ class Broker {
   static constexpr std::chrono::seconds kNoQueueRecheck{1};
   mutable std::mutex mu_;
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_
+  uint64_t wake_clock_ = 0;                                 // guarded by mu_
+  std::array<uint64_t, 4096> partition_woken_{};            // guarded by mu_
+  std::array<uint64_t, 256> queue_woken_{};                 // guarded by mu_
   size_t parked_ = 0;                                       // guarded by mu_
 };
 

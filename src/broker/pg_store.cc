@@ -575,6 +575,7 @@ struct PgStore::Loop {
             if (!rows.IsNull(row, 4)) o.partition = rows.Str(row, 4);
             o.lease_released = rows.Bool(row, 5);
             o.dlq = rows.Bool(row, 6);
+            if (!rows.IsNull(row, 7)) o.more_waiting = rows.Bool(row, 7);
             if (o.success && o.lease_released) released.push_back(o.queue);
           }
           out.push_back(std::move(o));

@@ -837,6 +837,7 @@ struct SqliteStore::Core {
     if (c->lease_id && c->position >= c->lease_last_seq) {
       c->EndLease();
       out.lease_released = true;
+      out.more_waiting = part.last_seq > c->position;
     }
     if (Status s = SaveCursor(part.pk, item.group, *c); !s.ok()) return s;
     out.success = true;

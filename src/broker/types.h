@@ -155,6 +155,10 @@ struct AckOutcome {
   std::string partition;
   bool lease_released = false;
   bool dlq = false;
+  // With lease_released: whether the partition may hold messages past the acked ones for the
+  // group (true when the store cannot tell, and after a failure or retry: the message comes
+  // back). Broker::Ack wakes no parked poll for a released partition that has nothing left.
+  bool more_waiting = true;
 };
 
 struct ExtendOutcome {

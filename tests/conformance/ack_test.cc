@@ -49,6 +49,35 @@ TEST_F(StoreTest, AckedLaterMessagesDoNotSkipAnUnackedEarlierOne) {
   EXPECT_EQ(PopAny(queue, 5).kind, PopKind::kNoPartition);
 }
 
+// The broker wakes parked polls for a released partition only when something is left in it
+// (Broker::Ack), so an ack that ends its lease must say so, counting pushes made meanwhile.
+TEST_F(StoreTest, AnAckEndingItsLeaseSaysWhetherMessagesAreLeft) {
+  const std::string queue = Q();
+  Push(queue, "P", Names("m", 3));
+
+  const PopResult first = PopPartition(queue, "P", 2);
+  ASSERT_EQ(TxIds(first), (Strings{"m-0", "m-1"}));
+  std::vector<AckOutcome> acks = AckAll(first);
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_TRUE(acks[1].success && acks[1].lease_released) << acks[1].error;
+  EXPECT_TRUE(acks[1].more_waiting) << "m-2 is still waiting";
+
+  const PopResult second = PopPartition(queue, "P", 5);
+  ASSERT_EQ(TxIds(second), (Strings{"m-2"}));
+  Push(queue, "P", {"late"});  // lands while the lease is held
+  acks = AckAll(second);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].success && acks[0].lease_released) << acks[0].error;
+  EXPECT_TRUE(acks[0].more_waiting) << "pushed under the lease";
+
+  const PopResult third = PopPartition(queue, "P", 5);
+  ASSERT_EQ(TxIds(third), (Strings{"late"}));
+  acks = AckAll(third);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].success && acks[0].lease_released) << acks[0].error;
+  EXPECT_FALSE(acks[0].more_waiting) << "the partition is empty for the group";
+}
+
 TEST_F(StoreTest, BadAcksFailOneByOneWithTheirReason) {
   const std::string queue = Q();
   broker::QueueOptionsPatch options;

@@ -51,7 +51,7 @@ inline constexpr PreparedStatement kPop{
 // 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now.
 inline constexpr PreparedStatement kAck{
     "ack",
-    "SELECT idx, success, error, queue, partition, lease_released, dlq"
+    "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
     " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
     " $7)",
     /*shareable=*/true};

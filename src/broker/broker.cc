@@ -36,7 +36,8 @@ struct Broker::Waiter {
   // The queues this waiter reads: {req.queue}, or a namespace/task pop's matching queues (in the
   // order tried). It is parked under each of them.
   std::vector<std::string> queues;
-  std::vector<uint64_t> seen_versions;  // each queue's version when the last attempt started
+  bool active = false;                  // an attempt is in flight (guarded by the broker's mu_)
+  bool retry_due = false;               // a wake marked that attempt (guarded by mu_)
   std::optional<QueueFilter> filter;    // namespace/task pop
   bool wait = true;                     // namespace/task pop without wait: one pass
   bool counted = false;                 // counted in parked_ (guarded by the broker's mu_)
@@ -60,10 +61,22 @@ size_t Broker::parked() const {
   return parked_;
 }
 
-uint64_t Broker::Version(const std::string& queue) {
+void Broker::BeginAttempt(const std::shared_ptr<Waiter>& w) {
   std::lock_guard lock(mu_);
-  auto it = by_queue_.find(queue);
-  return it == by_queue_.end() ? 0 : it->second.version;
+  if (w->active) EndAttempt(w);
+  for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
+  w->active = true;
+  w->retry_due = false;
+}
+
+void Broker::EndAttempt(const std::shared_ptr<Waiter>& w) {
+  for (const std::string& q : w->queues) {
+    auto it = by_queue_.find(q);
+    if (it == by_queue_.end()) continue;
+    auto& list = it->second.active;
+    if (auto pos = std::find(list.begin(), list.end(), w); pos != list.end()) list.erase(pos);
+  }
+  w->active = false;
 }
 
 void Broker::Notify(const std::string& queue) {
@@ -89,10 +102,7 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
   std::vector<std::shared_ptr<Waiter>> woken;
   {
     std::lock_guard lock(mu_);
-    // The entry is kept (one per queue) so that the version always moves: an attempt racing
-    // this push sees the change when it parks.
     QueueWaiters& qw = by_queue_[queue];
-    ++qw.version;
     ++wake_clock_;
     if (partitions == nullptr) {
       queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] = wake_clock_;
@@ -103,14 +113,18 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
     }
     if (partitions == nullptr) {
       woken.swap(qw.waiters);
+      for (const auto& a : qw.active) a->retry_due = true;
     } else {
-      // Oldest waiters first within each group; the rest stay parked.
+      // Oldest waiters first within each group; the rest stay parked. Partitions left over
+      // go to attempts in flight.
       std::unordered_map<std::string_view, size_t> taken;
       std::vector<std::shared_ptr<Waiter>> rest;
+      auto fits = [partitions](const Waiter& w) {
+        return !w.req.partition || partitions->count(*w.req.partition) > 0;
+      };
       for (auto& w : qw.waiters) {
         size_t& n = taken[w->req.group];
-        bool fits = !w->req.partition || partitions->count(*w->req.partition) > 0;
-        if (fits && n < partitions->size()) {
+        if (fits(*w) && n < partitions->size()) {
           ++n;
           woken.push_back(std::move(w));
         } else {
@@ -118,6 +132,13 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
         }
       }
       qw.waiters.swap(rest);
+      for (const auto& a : qw.active) {
+        size_t& n = taken[a->req.group];
+        if (!a->retry_due && fits(*a) && n < partitions->size()) {
+          ++n;
+          a->retry_due = true;
+        }
+      }
     }
     for (const auto& w : woken) {
       if (w->queues.size() > 1) RemoveFromLists(w, queue);
@@ -293,7 +314,7 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
     return;
   }
   if (w->filter) return AttemptAny(w);
-  w->seen_versions = {Version(w->req.queue)};
+  BeginAttempt(w);
   PopRequest req = w->req;
   store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
     if (!r.ok() || r->kind == PopKind::kMessages) {
@@ -317,9 +338,12 @@ void Broker::AttemptAny(const std::shared_ptr<Waiter>& w) {
       for (size_t k = 0; k < b - a; ++k) order.push_back((*found)[a + (turn + k) % (b - a)].name);
       a = b;
     }
+    {
+      std::lock_guard lock(mu_);
+      if (w->active) EndAttempt(w);  // registered under the former list of queues
+    }
     w->queues = std::move(order);
-    w->seen_versions.clear();
-    for (const std::string& q : w->queues) w->seen_versions.push_back(Version(q));
+    BeginAttempt(w);
     TryQueue(w, 0);
   });
 }
@@ -343,8 +367,8 @@ void Broker::TryQueue(const std::shared_ptr<Waiter>& w, size_t i) {
 }
 
 // Nothing to deliver: ends the poll at its deadline, else sleeps until the earliest time-based
-// event of its queues (asked one queue at a time, from `i`) rather than polling; a push that
-// lands meanwhile moves a queue's version, which Park notices.
+// event of its queues (asked one queue at a time, from `i`) rather than polling; a wake that
+// marks the attempt meanwhile (BeginAttempt) makes Park look again instead.
 void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
                             std::optional<Micros> earliest) {
   if (shutting_down_.load() || SteadyClock::now() >= w->deadline) {
@@ -388,13 +412,9 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
   enum class Outcome { kParked, kRetryNow, kFull } outcome;
   {
     std::lock_guard lock(mu_);
-    bool moved = false;  // a push landed while the last attempt was in flight
-    for (size_t i = 0; i < w->queues.size() && !moved; ++i) {
-      auto it = by_queue_.find(w->queues[i]);
-      uint64_t now_version = it == by_queue_.end() ? 0 : it->second.version;
-      moved = i >= w->seen_versions.size() || now_version != w->seen_versions[i];
-    }
-    if (moved) {
+    bool again = w->retry_due;  // a wake came while the attempt was in flight
+    EndAttempt(w);
+    if (again) {
       outcome = Outcome::kRetryNow;
     } else if (parked_ >= options_.max_waiters) {
       outcome = Outcome::kFull;
@@ -455,6 +475,10 @@ bool Broker::RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view 
 void Broker::Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r) {
   if (w->finished) return;
   w->finished = true;
+  {
+    std::lock_guard lock(mu_);
+    if (w->active) EndAttempt(w);
+  }
   w->done(std::move(r));
 }
 

@@ -169,11 +169,18 @@ class Broker {
   // only wakes a poll too many) or, naming none, its whole queue.
   uint64_t WakeClock();
   bool WokenSince(const std::string& queue, const std::string& partition, uint64_t since);
-  uint64_t Version(const std::string& queue);
+  // A poll's attempt (its pop, and the next-timed-event query when the pop found nothing) runs
+  // between BeginAttempt and the park or finish that ends it. A wake that finds fewer parked
+  // polls than partitions it opens marks attempts in flight instead, one per partition left:
+  // their pop may have missed the commit, so they look again rather than park. Unmarked
+  // attempts park (retrying every attempt in flight on any wake kept all of them spinning
+  // under a steady push rate).
+  void BeginAttempt(const std::shared_ptr<Waiter>& w);
+  void EndAttempt(const std::shared_ptr<Waiter>& w);  // REQUIRES: mu_ held
 
   struct QueueWaiters {
-    uint64_t version = 0;  // bumped by every notification, so a pop racing a push is retried
-    std::vector<std::shared_ptr<Waiter>> waiters;
+    std::vector<std::shared_ptr<Waiter>> waiters;  // parked
+    std::vector<std::shared_ptr<Waiter>> active;   // attempts in flight
   };
 
   Store& store_;

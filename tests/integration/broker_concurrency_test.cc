@@ -1,5 +1,8 @@
 // Many producers on their own connections into one partition, then one consumer: every message
-// exactly once, and each producer's messages in the order it pushed them.
+// exactly once, and each producer's messages in the order it pushed them. And long-polling
+// consumers under a steady stream of pushes: no message waits for a poll's timeout.
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -71,6 +74,166 @@ TEST_F(BrokerConcurrencyTest, HundredProducersIntoOnePartitionThenExactlyOnceInP
   }
   EXPECT_EQ(total, kProducers * kPerProducer);
   for (int p = 0; p < kProducers; ++p) EXPECT_EQ(next_seq[p], kPerProducer) << "producer " << p;
+}
+
+// Pushes and releases wake one parked poll per partition, and attempts in flight look again
+// only when a wake marked them (Broker::BeginAttempt): a wake-up lost between a pop and its
+// park would leave a message waiting for some poll's 20 s timeout, far past the deadline here.
+TEST_F(BrokerConcurrencyTest, LongPollingConsumersUnderSteadyPushesMissNothing) {
+  constexpr int kConsumers = 6;
+  constexpr int kProducers = 2;
+  constexpr int kPerProducer = 300;
+  constexpr int kPartitions = 12;
+  const std::string q = UniqueName("steady");
+  const uint16_t broker_port = port();
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::set<std::string> seen;
+  std::atomic<int> received{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&] {
+      HttpClient client(broker_port, 30s);
+      for (bool end = false; !end;) {
+        HttpResponse r = client.Get("/api/v1/pop/queue/" + q + "?batch=5&wait=true&timeout=20000");
+        JsonDoc pop(r.body);
+        size_t n = pop.Size("/messages").value_or(0);
+        if (r.status != 200) {
+          std::lock_guard lock(mu);
+          errors.push_back("pop: " + r.Describe());
+          return;
+        }
+        if (n == 0) continue;
+        std::string body = "{\"acknowledgments\":[";
+        for (size_t i = 0; i < n; ++i) {
+          std::string m = "/messages/" + std::to_string(i);
+          if (i) body += ",";
+          body += "{\"transactionId\":" + JsonQuote(pop.String(m + "/transactionId").value_or("")) +
+                  ",\"partitionId\":" + JsonQuote(pop.String(m + "/partitionId").value_or("")) +
+                  ",\"leaseId\":" + JsonQuote(pop.String(m + "/leaseId").value_or("")) +
+                  ",\"status\":\"completed\"}";
+          std::string tx = pop.String(m + "/transactionId").value_or("");
+          if (tx.rfind("end-", 0) == 0) {
+            end = true;
+            continue;
+          }
+          received += 1;
+          std::lock_guard lock(mu);
+          if (!seen.insert(tx).second) {
+            errors.push_back("delivered twice: " + pop.Minified(m));
+          }
+        }
+        body += "]}";
+        HttpResponse a = client.Post("/api/v1/ack/batch", body);
+        if (a.status != 200) {
+          std::lock_guard lock(mu);
+          errors.push_back("ack: " + a.Describe());
+          return;
+        }
+      }
+    });
+  }
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      HttpClient client(broker_port, 30s);
+      for (int s = 0; s < kPerProducer; ++s) {
+        std::string tx = Indexed("p", p, Indexed("-s", s));
+        std::string body = "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"partition\":\"" +
+                           Indexed("part-", (p * kPerProducer + s) % kPartitions, "") +
+                           "\",\"transactionId\":\"" + tx + "\",\"payload\":{}}]}";
+        HttpResponse r = client.Post("/api/v1/push", body);
+        if (r.status != 200) {
+          std::lock_guard lock(mu);
+          errors.push_back("push " + tx + ": " + r.Describe());
+          return;
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  while (received.load() < kProducers * kPerProducer &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const int delivered = received.load();
+  // One end marker per consumer, each in a partition of its own (a consumer takes one).
+  for (int c = 0; c < kConsumers; ++c) {
+    PushOne(q, "{}", Indexed("end-", c), Indexed("end-", c));
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
+  EXPECT_EQ(delivered, kProducers * kPerProducer)
+      << "messages still waiting 15 s after the first push";
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kProducers * kPerProducer));
+}
+
+// The narrow case of the above: one consumer, and each push sent the moment the consumer's
+// next poll starts, so the push often commits while that poll's attempt is in flight (no poll
+// is parked to be woken). The attempt must look again rather than park.
+TEST_F(BrokerConcurrencyTest, APushRacingTheOnlyPollsAttemptIsNotLeftWaiting) {
+  constexpr int kMessages = 150;
+  const std::string q = UniqueName("race");
+  const uint16_t broker_port = port();
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  std::atomic<int> received{0};
+  std::atomic<bool> failed{false};
+  std::string error;  // written by the consumer before it sets `failed`
+
+  std::thread consumer([&] {
+    HttpClient client(broker_port, 30s);
+    while (received.load() < kMessages && std::chrono::steady_clock::now() < deadline) {
+      HttpResponse r = client.Get("/api/v1/pop/queue/" + q + "?batch=5&wait=true&timeout=20000");
+      JsonDoc pop(r.body);
+      size_t n = pop.Size("/messages").value_or(0);
+      if (r.status != 200) {
+        error = "pop: " + r.Describe();
+        failed = true;
+        return;
+      }
+      if (n == 0) continue;
+      std::string body = "{\"acknowledgments\":[";
+      for (size_t i = 0; i < n; ++i) {
+        std::string m = "/messages/" + std::to_string(i);
+        if (i) body += ",";
+        body += "{\"transactionId\":" + JsonQuote(pop.String(m + "/transactionId").value_or("")) +
+                ",\"partitionId\":" + JsonQuote(pop.String(m + "/partitionId").value_or("")) +
+                ",\"leaseId\":" + JsonQuote(pop.String(m + "/leaseId").value_or("")) +
+                ",\"status\":\"completed\"}";
+      }
+      body += "]}";
+      HttpResponse a = client.Post("/api/v1/ack/batch", body);
+      if (a.status != 200) {
+        error = "ack: " + a.Describe();
+        failed = true;
+        return;
+      }
+      received += static_cast<int>(n);
+    }
+  });
+  HttpClient producer(broker_port, 30s);
+  for (int i = 0; i < kMessages && !failed.load(); ++i) {
+    while (received.load() < i && !failed.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    if (received.load() < i) break;
+    std::string body = "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"partition\":\"" +
+                       Indexed("part-", i % 3, "") + "\",\"payload\":{}}]}";
+    HttpResponse r = producer.Post("/api/v1/push", body);
+    ASSERT_EQ(r.status, 200) << r.Describe();
+  }
+  while (received.load() < kMessages && !failed.load() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const int delivered = received.load();
+  if (delivered < kMessages) PushOne(q, "{}");  // let a parked consumer go
+  consumer.join();
+  ASSERT_FALSE(failed.load()) << error;
+  EXPECT_EQ(delivered, kMessages) << "a message pushed while the poll started was left waiting";
 }
 
 }  // namespace

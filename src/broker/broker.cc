@@ -38,6 +38,7 @@ struct Broker::Waiter {
   std::vector<std::string> queues;
   bool active = false;                  // an attempt is in flight (guarded by the broker's mu_)
   bool retry_due = false;               // a wake marked that attempt (guarded by mu_)
+  uint64_t attempt_clock = 0;           // the wake clock when the attempt began (guarded by mu_)
   std::optional<QueueFilter> filter;    // namespace/task pop
   bool wait = true;                     // namespace/task pop without wait: one pass
   bool counted = false;                 // counted in parked_ (guarded by the broker's mu_)
@@ -61,12 +62,80 @@ size_t Broker::parked() const {
   return parked_;
 }
 
-void Broker::BeginAttempt(const std::shared_ptr<Waiter>& w) {
+std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_ptr<Waiter>& w) {
   std::lock_guard lock(mu_);
   if (w->active) EndAttempt(w);
   for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
   w->active = true;
   w->retry_due = false;
+  w->attempt_clock = wake_clock_;
+  if (!Tracked(*w)) return std::nullopt;
+  // The entry exists from the first attempt on, so that wakes during it are counted.
+  return SkipPop(w, by_queue_[w->queues.front()].known[w->req.group]);
+}
+
+bool Broker::Tracked(const Waiter& w) const {
+  return !w.filter && w.queues.size() == 1 && !w.req.partition;
+}
+
+std::optional<SteadyClock::time_point> Broker::SkipPop(const std::shared_ptr<Waiter>& w, Known& k) {
+  const auto now = SteadyClock::now();
+  if (!k.known || !k.open.empty() || now - k.since >= kKnownFor) return std::nullopt;
+  if (shutting_down_.load() || now >= w->deadline) return std::nullopt;
+  if (k.next_event && *k.next_event <= options_.clock()) return std::nullopt;
+  return WakeAt(*w, k.next_event, false);
+}
+
+void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
+  if (!Tracked(*w)) return;
+  std::lock_guard lock(mu_);
+  Known& k = by_queue_[w->queues.front()].known[w->req.group];
+  // Only what the pop could see: a partition opened after it began (a push while it ran, with
+  // autoAck not even leased) stays open.
+  for (const Message& m : r.messages) {
+    auto it = k.open.find(m.partition);
+    if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
+  }
+  if (r.lease_expires_at > 0) {  // a new timed event: the lease may expire unacked
+    k.next_event = k.next_event ? std::min(*k.next_event, r.lease_expires_at) : r.lease_expires_at;
+  }
+}
+
+void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros> next_event) {
+  if (!Tracked(*w)) return;
+  std::lock_guard lock(mu_);
+  Known& k = by_queue_[w->queues.front()].known[w->req.group];
+  if (k.unknown_at > w->attempt_clock) return;  // the whole queue changed while it ran
+  std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
+  k.known = true;
+  k.since = SteadyClock::now();
+  k.next_event = next_event;
+}
+
+void Broker::Forget(const std::string& queue) {
+  std::lock_guard lock(mu_);
+  auto it = by_queue_.find(queue);
+  if (it == by_queue_.end()) return;
+  ++wake_clock_;
+  for (auto& [group, k] : it->second.known) {
+    k.known = false;
+    k.unknown_at = wake_clock_;
+  }
+}
+
+SteadyClock::time_point Broker::WakeAt(const Waiter& w, std::optional<Micros> earliest,
+                                       bool failed) const {
+  const auto now = SteadyClock::now();
+  auto wake = w.deadline;
+  if (options_.recheck_interval.count() > 0) wake = std::min(wake, now + options_.recheck_interval);
+  if (failed) {
+    wake = std::min(wake, now + std::chrono::milliseconds(500));
+  } else if (earliest) {
+    Micros in_us = std::max<Micros>(0, *earliest - options_.clock());
+    // +1 ms: wake just after the instant, when the rule has already let go.
+    wake = std::min(wake, now + std::chrono::microseconds(in_us) + std::chrono::milliseconds(1));
+  }
+  return wake;
 }
 
 void Broker::EndAttempt(const std::shared_ptr<Waiter>& w) {
@@ -104,6 +173,16 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
     std::lock_guard lock(mu_);
     QueueWaiters& qw = by_queue_[queue];
     ++wake_clock_;
+    for (auto& [group, k] : qw.known) {
+      if (partitions != nullptr) {
+        for (const std::string& p : *partitions) k.open[p] = wake_clock_;
+      }
+      if (partitions == nullptr || k.open.size() > kMaxOpen) {
+        k.known = false;
+        k.unknown_at = wake_clock_;
+        k.open.clear();
+      }
+    }
     if (partitions == nullptr) {
       queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] = wake_clock_;
     } else {
@@ -229,6 +308,7 @@ void Broker::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> 
                      if (r.ok()) {
                        sealer_.Remember(*r);
                        WakeRetention();  // the queue may have a rule now
+                       Forget(r->name);  // delays and windows may have changed
                      }
                      done(std::move(r));
                    });
@@ -238,6 +318,7 @@ void Broker::DeleteQueue(Executor ex, std::string name, Completion<bool> done) {
   sealer_.Forget(name);
   store_.DeleteQueue(std::move(ex), name, [this, name, done = std::move(done)](Result<bool> r) {
     sealer_.Forget(name);
+    Forget(name);
     done(std::move(r));
   });
 }
@@ -314,10 +395,11 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
     return;
   }
   if (w->filter) return AttemptAny(w);
-  BeginAttempt(w);
+  if (auto wake_at = BeginAttempt(w)) return Park(w, *wake_at);  // nothing to ask the store
   PopRequest req = w->req;
   store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
     if (!r.ok() || r->kind == PopKind::kMessages) {
+      if (r.ok()) Delivered(w, *r);
       Finish(w, std::move(r));
       return;
     }
@@ -343,7 +425,7 @@ void Broker::AttemptAny(const std::shared_ptr<Waiter>& w) {
       if (w->active) EndAttempt(w);  // registered under the former list of queues
     }
     w->queues = std::move(order);
-    BeginAttempt(w);
+    BeginAttempt(w);  // never skips: a namespace/task poll is not tracked
     TryQueue(w, 0);
   });
 }
@@ -388,23 +470,8 @@ void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
                             earliest = earliest ? std::min(*earliest, **next) : **next;
                           if (next.ok() && i + 1 < w->queues.size())
                             return SleepUntilNews(w, i + 1, earliest);
-                          {
-                            auto now = SteadyClock::now();
-                            auto wake = w->deadline;
-                            if (options_.recheck_interval.count() > 0) {
-                              wake = std::min(wake, now + options_.recheck_interval);
-                            }
-                            if (!next.ok()) {
-                              wake = std::min(wake, now + std::chrono::milliseconds(500));
-                            } else if (earliest) {
-                              Micros in_us = std::max<Micros>(0, *earliest - options_.clock());
-                              // +1 ms: wake just after the instant, when the rule has already let
-                              // go.
-                              wake = std::min(wake, now + std::chrono::microseconds(in_us) +
-                                                        std::chrono::milliseconds(1));
-                            }
-                            Park(w, wake);
-                          }
+                          if (next.ok()) FoundNothing(w, earliest);
+                          Park(w, WakeAt(*w, earliest, !next.ok()));
                         });
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -175,12 +176,41 @@ class Broker {
   // their pop may have missed the commit, so they look again rather than park. Unmarked
   // attempts park (retrying every attempt in flight on any wake kept all of them spinning
   // under a steady push rate).
-  void BeginAttempt(const std::shared_ptr<Waiter>& w);
+  // Returns a wake-up time instead when the poll can park at once (SkipPop).
+  std::optional<std::chrono::steady_clock::time_point> BeginAttempt(
+      const std::shared_ptr<Waiter>& w);
   void EndAttempt(const std::shared_ptr<Waiter>& w);  // REQUIRES: mu_ held
+  // What this process knows of a (queue, group) for wildcard long polls: a consumer that acked
+  // usually polls again at once, and its pop finds nothing (each push already woke a parked
+  // consumer for its partition), then its next-timed-event query parks it: a third of all pops
+  // at 1,000 msg/s. After a pop that found nothing (the baseline), every partition a wake
+  // names is "open" until a pop of this process delivers from it or a later baseline; a wake
+  // that names the whole queue (another instance's notification, a seek, retention, ...) or a
+  // configure makes it unknown. A new attempt parks without asking the store while the
+  // baseline is under kKnownFor old, nothing is open and no timed event is due. The age bound
+  // covers what no wake announces: a lease taken by another instance that then expires.
+  struct Known {
+    bool known = false;       // a baseline stands
+    uint64_t unknown_at = 0;  // wake clock of the last queue-wide wake or configure
+    std::chrono::steady_clock::time_point since;
+    std::optional<Micros> next_event;                // earliest timed event after the baseline
+    std::unordered_map<std::string, uint64_t> open;  // partition -> wake clock that opened it
+  };
+  static constexpr std::chrono::seconds kKnownFor{1};
+  static constexpr size_t kMaxOpen = 4096;  // more open partitions: forget the baseline
+  std::optional<std::chrono::steady_clock::time_point> SkipPop(const std::shared_ptr<Waiter>& w,
+                                                               Known& k);  // REQUIRES: mu_ held
+  void Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r);
+  void FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros> next_event);
+  void Forget(const std::string& queue);  // a configure or delete: no baseline stands
+  bool Tracked(const Waiter& w) const;    // a wildcard long poll of one queue
+  std::chrono::steady_clock::time_point WakeAt(const Waiter& w, std::optional<Micros> earliest,
+                                               bool failed) const;
 
   struct QueueWaiters {
     std::vector<std::shared_ptr<Waiter>> waiters;  // parked
     std::vector<std::shared_ptr<Waiter>> active;   // attempts in flight
+    std::unordered_map<std::string, Known> known;  // per consumer group
   };
 
   Store& store_;

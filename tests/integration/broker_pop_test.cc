@@ -189,6 +189,26 @@ TEST_F(BrokerPopTest, LongPollWokenByPush) {
   EXPECT_LT(elapsed, 3s);
 }
 
+// A long poll parks without asking the store while this broker knows nothing is deliverable
+// (Broker::SkipPop). A lease taken since that knowledge is a timed event it must count: a poll
+// parked right after another took the only message gets it back when that lease runs out.
+TEST_F(BrokerPopTest, LongPollRightAfterAnotherTookTheMessageGetsItWhenTheLeaseExpires) {
+  const std::string q = UniqueName("expiry");
+  HttpResponse cfg = http().Post("/api/v1/configure",
+                                 "{\"queue\":" + JsonQuote(q) + ",\"options\":{\"leaseTime\":1}}");
+  ASSERT_EQ(cfg.status, 200) << cfg.Describe();
+  JsonDoc none = Pop(q, "wait=true&timeout=100");  // the broker learns the queue is empty
+  ASSERT_EQ(none.Size("/messages").value_or(1), 0u) << none.Minified("");
+  PushOne(q, "{\"n\":1}");
+  JsonDoc taken = Pop(q, "wait=true&timeout=2000");  // taken under a 1 s lease, never acked
+  ASSERT_EQ(taken.Size("/messages"), 1u) << taken.Minified("");
+  auto start = SteadyClock::now();
+  JsonDoc again = Pop(q, "wait=true&timeout=8000");
+  ASSERT_EQ(again.Size("/messages"), 1u) << "not redelivered when the lease expired";
+  EXPECT_EQ(again.String("/messages/0/transactionId"), taken.String("/messages/0/transactionId"));
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+}
+
 // A consumer that gave up (closed its connection) while parked must not take the next message:
 // it would sit under a lease nobody holds until the lease expires.
 TEST_F(BrokerPopTest, LongPollOfADisconnectedClientTakesNothing) {

@@ -36,13 +36,13 @@ struct Broker::Waiter {
   // The queues this waiter reads: {req.queue}, or a namespace/task pop's matching queues (in the
   // order tried). It is parked under each of them.
   std::vector<std::string> queues;
-  bool active = false;                  // an attempt is in flight (guarded by the broker's mu_)
-  bool retry_due = false;               // a wake marked that attempt (guarded by mu_)
-  uint64_t attempt_clock = 0;           // the wake clock when the attempt began (guarded by mu_)
-  std::optional<QueueFilter> filter;    // namespace/task pop
-  bool wait = true;                     // namespace/task pop without wait: one pass
-  bool counted = false;                 // counted in parked_ (guarded by the broker's mu_)
-  bool finished = false;                // on ex only
+  bool active = false;                // an attempt is in flight (guarded by the broker's mu_)
+  bool retry_due = false;             // a wake marked that attempt (guarded by mu_)
+  uint64_t attempt_clock = 0;         // the wake clock when the attempt began (guarded by mu_)
+  std::optional<QueueFilter> filter;  // namespace/task pop
+  bool wait = true;                   // namespace/task pop without wait: one pass
+  bool counted = false;               // counted in parked_ (guarded by the broker's mu_)
+  bool finished = false;              // on ex only
 };
 
 Broker::Broker(Store& store, BrokerOptions options)
@@ -109,6 +109,12 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
   std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
   k.known = true;
   k.since = SteadyClock::now();
+  // A lease that a pop of this process took may be newer than the query's snapshot: keep the
+  // earlier of the two while it is still ahead (a stale one only wakes a poll early).
+  if (k.next_event && *k.next_event > options_.clock() &&
+      (!next_event || *k.next_event < *next_event)) {
+    next_event = k.next_event;
+  }
   k.next_event = next_event;
 }
 

@@ -106,14 +106,8 @@ TEST_F(BrokerConcurrencyTest, LongPollingConsumersUnderSteadyPushesMissNothing) 
           return;
         }
         if (n == 0) continue;
-        std::string body = "{\"acknowledgments\":[";
         for (size_t i = 0; i < n; ++i) {
           std::string m = "/messages/" + std::to_string(i);
-          if (i) body += ",";
-          body += "{\"transactionId\":" + JsonQuote(pop.String(m + "/transactionId").value_or("")) +
-                  ",\"partitionId\":" + JsonQuote(pop.String(m + "/partitionId").value_or("")) +
-                  ",\"leaseId\":" + JsonQuote(pop.String(m + "/leaseId").value_or("")) +
-                  ",\"status\":\"completed\"}";
           std::string tx = pop.String(m + "/transactionId").value_or("");
           if (tx.rfind("end-", 0) == 0) {
             end = true;
@@ -125,8 +119,7 @@ TEST_F(BrokerConcurrencyTest, LongPollingConsumersUnderSteadyPushesMissNothing) 
             errors.push_back("delivered twice: " + pop.Minified(m));
           }
         }
-        body += "]}";
-        HttpResponse a = client.Post("/api/v1/ack/batch", body);
+        HttpResponse a = client.Post("/api/v1/ack/batch", AckBatchBody(pop));
         if (a.status != 200) {
           std::lock_guard lock(mu);
           errors.push_back("ack: " + a.Describe());
@@ -195,17 +188,7 @@ TEST_F(BrokerConcurrencyTest, APushRacingTheOnlyPollsAttemptIsNotLeftWaiting) {
         return;
       }
       if (n == 0) continue;
-      std::string body = "{\"acknowledgments\":[";
-      for (size_t i = 0; i < n; ++i) {
-        std::string m = "/messages/" + std::to_string(i);
-        if (i) body += ",";
-        body += "{\"transactionId\":" + JsonQuote(pop.String(m + "/transactionId").value_or("")) +
-                ",\"partitionId\":" + JsonQuote(pop.String(m + "/partitionId").value_or("")) +
-                ",\"leaseId\":" + JsonQuote(pop.String(m + "/leaseId").value_or("")) +
-                ",\"status\":\"completed\"}";
-      }
-      body += "]}";
-      HttpResponse a = client.Post("/api/v1/ack/batch", body);
+      HttpResponse a = client.Post("/api/v1/ack/batch", AckBatchBody(pop));
       if (a.status != 200) {
         error = "ack: " + a.Describe();
         failed = true;

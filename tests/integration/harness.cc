@@ -42,8 +42,8 @@ std::string ToLower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -56,9 +56,7 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
-std::string Errno(std::string_view what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
+std::string Errno(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
 std::string Tail(const std::string& s, size_t max_bytes) {
   if (s.size() <= max_bytes) return s;
@@ -228,8 +226,8 @@ HttpResponse HttpClient::ReadResponse(bool head_request) {
     bool http10 = status_line.substr(0, 8) == "HTTP/1.0";
     r.status = std::atoi(std::string(status_line.substr(9, 3)).c_str());
     if (status_line.size() > 13) r.reason = std::string(status_line.substr(13));
-    std::string_view rest = line_end == std::string_view::npos ? std::string_view()
-                                                               : head.substr(line_end + 2);
+    std::string_view rest =
+        line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
     while (!rest.empty()) {
       size_t e = rest.find("\r\n");
       std::string_view line = rest.substr(0, e);
@@ -248,13 +246,13 @@ HttpResponse HttpClient::ReadResponse(bool head_request) {
     buf_.erase(0, header_end + 4);
 
     std::string connection = ToLower(r.Header("connection"));
-    if (connection.find("close") != std::string::npos || (http10 &&
-        connection.find("keep-alive") == std::string::npos)) {
+    if (connection.find("close") != std::string::npos ||
+        (http10 && connection.find("keep-alive") == std::string::npos)) {
       close_pending_ = true;
     }
 
-    bool no_body = head_request || (r.status >= 100 && r.status < 200) || r.status == 204 ||
-                   r.status == 304;
+    bool no_body =
+        head_request || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
     if (no_body) {
       if (r.status >= 100 && r.status < 200 && r.status != 101) continue;
       break;
@@ -385,8 +383,7 @@ HttpResponse HttpClient::Request(std::string_view method, std::string_view targe
       return r;
     }
     r = ReadResponse(method == "HEAD");
-    if (r.status == 0 && reused &&
-        r.error == "connection closed before any byte of the answer") {
+    if (r.status == 0 && reused && r.error == "connection closed before any byte of the answer") {
       Close();  // the server closed the idle connection as we sent: send once more
       continue;
     }
@@ -401,8 +398,8 @@ HttpResponse HttpClient::Request(std::string_view method, std::string_view targe
   if (!client.SendRaw(bytes)) return ::testing::AssertionFailure() << Errno("send");
   HttpResponse probe = client.ReadResponse();
   if (probe.status != 200) {
-    return ::testing::AssertionFailure() << "GET /health before the long poll: "
-                                         << probe.Describe();
+    return ::testing::AssertionFailure()
+           << "GET /health before the long poll: " << probe.Describe();
   }
   return ::testing::AssertionSuccess();
 }
@@ -513,9 +510,9 @@ std::string BrokerProcess::LogSince(size_t offset, size_t max_bytes) const {
   }
   if (port_ == 0) return ::testing::AssertionFailure() << "no free loopback port";
 
-  std::vector<std::string> args = {binary_,  "serve",  "--host", "127.0.0.1",
-                                   "--port", std::to_string(port_), "--db", db_url_,
-                                   "--log-level", "warn"};
+  std::vector<std::string> args = {
+      binary_, "serve", "--host",      "127.0.0.1", "--port", std::to_string(port_),
+      "--db",  db_url_, "--log-level", "warn"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -583,9 +580,10 @@ std::string BrokerProcess::LogSince(size_t offset, size_t max_bytes) const {
   }
   pid_t pid = pid_;
   Kill9();
-  return ::testing::AssertionFailure() << "ordo (pid " << pid << ", port " << port_
-                                       << ") not ready within 10 s; last /health/ready: " << last
-                                       << "\nlog:\n" << LogSince(0);
+  return ::testing::AssertionFailure()
+         << "ordo (pid " << pid << ", port " << port_
+         << ") not ready within 10 s; last /health/ready: " << last << "\nlog:\n"
+         << LogSince(0);
 }
 
 void BrokerProcess::Signal(int signo) {
@@ -649,8 +647,9 @@ bool BrokerProcess::Alive() {
 JsonDoc::JsonDoc(std::string_view text)
     : text_(text), parser_(std::make_unique<simdjson::dom::parser>()) {
   auto error = parser_->parse(text_).get(root_);
-  if (error) error_ = std::string("invalid JSON (") + simdjson::error_message(error) + "): " +
-                      (text_.size() > 500 ? text_.substr(0, 500) + "..." : text_);
+  if (error)
+    error_ = std::string("invalid JSON (") + simdjson::error_message(error) +
+             "): " + (text_.size() > 500 ? text_.substr(0, 500) + "..." : text_);
 }
 
 std::optional<simdjson::dom::element> JsonDoc::At(std::string_view pointer) const {
@@ -756,13 +755,27 @@ std::string JsonQuote(std::string_view s) {
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char esc[8];
@@ -797,14 +810,13 @@ std::string UrlEncode(std::string_view s) {
   if (r.status == 0) return ::testing::AssertionFailure() << "no answer: " << r.error;
   std::string type = ToLower(r.Header("content-type"));
   if (type.rfind("application/json", 0) != 0) {
-    return ::testing::AssertionFailure()
-           << "Content-Type is '" << r.Header("content-type") << "', not application/json; "
-           << r.Describe();
+    return ::testing::AssertionFailure() << "Content-Type is '" << r.Header("content-type")
+                                         << "', not application/json; " << r.Describe();
   }
   if (r.Header("access-control-allow-origin") != "*") {
-    return ::testing::AssertionFailure() << "Access-Control-Allow-Origin is '"
-                                         << r.Header("access-control-allow-origin")
-                                         << "', not '*'; " << r.Describe();
+    return ::testing::AssertionFailure()
+           << "Access-Control-Allow-Origin is '" << r.Header("access-control-allow-origin")
+           << "', not '*'; " << r.Describe();
   }
   JsonDoc doc(r.body);
   if (!doc.ok()) return ::testing::AssertionFailure() << doc.error();
@@ -813,8 +825,8 @@ std::string UrlEncode(std::string_view s) {
 
 ::testing::AssertionResult IsJsonError(const HttpResponse& r, int status) {
   if (r.status != status) {
-    return ::testing::AssertionFailure() << "expected status " << status << ", got "
-                                         << r.Describe();
+    return ::testing::AssertionFailure()
+           << "expected status " << status << ", got " << r.Describe();
   }
   if (auto a = IsJsonAnswer(r); !a) return a;
   JsonDoc doc(r.body);
@@ -989,8 +1001,7 @@ JsonDoc BrokerTest::Push(std::string_view items_json) {
 }
 
 std::string BrokerTest::PushOne(const std::string& queue, std::string_view payload_json,
-                                const std::string& transaction_id,
-                                const std::string& partition) {
+                                const std::string& transaction_id, const std::string& partition) {
   std::string item = "[{\"queue\":" + JsonQuote(queue);
   if (!partition.empty()) item += ",\"partition\":" + JsonQuote(partition);
   if (!transaction_id.empty()) item += ",\"transactionId\":" + JsonQuote(transaction_id);
@@ -1055,7 +1066,7 @@ JsonDoc BrokerTest::Ack(const JsonDoc& pop, size_t message_index, std::string_vi
   return JsonDoc(r.body);
 }
 
-JsonDoc BrokerTest::AckAll(const JsonDoc& pop, std::string_view consumer_group) {
+std::string AckBatchBody(const JsonDoc& pop, std::string_view consumer_group) {
   std::string body = "{";
   if (!consumer_group.empty()) body += "\"consumerGroup\":" + JsonQuote(consumer_group) + ",";
   body += "\"acknowledgments\":[";
@@ -1065,6 +1076,12 @@ JsonDoc BrokerTest::AckAll(const JsonDoc& pop, std::string_view consumer_group) 
     body.append("{").append(AckFields(pop, i)).append(",\"status\":\"completed\"}");
   }
   body += "]}";
+  return body;
+}
+
+JsonDoc BrokerTest::AckAll(const JsonDoc& pop, std::string_view consumer_group) {
+  const std::string body = AckBatchBody(pop, consumer_group);
+  const size_t n = pop.Size("/messages").value_or(0);
   HttpResponse r = http().Post("/api/v1/ack/batch", body);
   if (r.status != 200) ADD_FAILURE() << "ack/batch " << body << " -> " << r.Describe();
   JsonDoc doc(r.body);

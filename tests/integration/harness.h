@@ -61,8 +61,8 @@ class HttpClient {
   // Sends one request on the keep-alive connection and reads its answer. Adds Host, and
   // Content-Type: application/json plus Content-Length when there is a body (or the method is
   // POST/PUT). If the server had closed the idle connection, reconnects and sends again once.
-  HttpResponse Request(std::string_view method, std::string_view target,
-                       std::string_view body = "", const HeaderList& headers = {});
+  HttpResponse Request(std::string_view method, std::string_view target, std::string_view body = "",
+                       const HeaderList& headers = {});
   HttpResponse Get(std::string_view target) { return Request("GET", target); }
   HttpResponse Post(std::string_view target, std::string_view body) {
     return Request("POST", target, body);
@@ -92,9 +92,9 @@ class HttpClient {
   uint16_t port_;
   std::chrono::milliseconds recv_timeout_;
   int fd_ = -1;
-  bool used_ = false;  // a request was answered on this connection already
+  bool used_ = false;           // a request was answered on this connection already
   bool close_pending_ = false;  // the last answer said the server closes after it
-  std::string buf_;    // bytes read past the last answer (pipelining)
+  std::string buf_;             // bytes read past the last answer (pipelining)
 };
 
 // Starts a request whose answer comes later (a long poll) so that the server has surely read it:
@@ -229,6 +229,9 @@ std::optional<std::string> RawJsonAt(std::string_view text, std::string_view poi
 // prefix + decimal i + suffix, e.g. Indexed("/", 3, "/status") == "/3/status".
 std::string Indexed(std::string_view prefix, int64_t i, std::string_view suffix = "");
 
+// The body of one POST /api/v1/ack/batch acking every message of a pop answer as completed.
+std::string AckBatchBody(const JsonDoc& pop, std::string_view consumer_group = "");
+
 // `s` as a JSON string literal, quotes included (escapes ", \, and control characters).
 std::string JsonQuote(std::string_view s);
 // Percent-encodes `s` for a URL path segment or query value.
@@ -271,8 +274,7 @@ class BrokerTest : public ::testing::Test {
   JsonDoc Push(std::string_view items_json);
   // Pushes one message; returns its message_id.
   std::string PushOne(const std::string& queue, std::string_view payload_json,
-                      const std::string& transaction_id = "",
-                      const std::string& partition = "");
+                      const std::string& transaction_id = "", const std::string& partition = "");
   // GET /api/v1/pop/queue/<queue>[?query]; expects 200.
   JsonDoc Pop(const std::string& queue, std::string_view query = "");
   JsonDoc PopPartition(const std::string& queue, const std::string& partition,

@@ -104,8 +104,9 @@ void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
 void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros> next_event) {
   if (!Tracked(*w)) return;
   std::lock_guard lock(mu_);
-  Known& k = by_queue_[w->queues.front()].known[w->req.group];
-  if (k.unknown_at > w->attempt_clock) return;  // the whole queue changed while it ran
+  QueueWaiters& qw = by_queue_[w->queues.front()];
+  if (qw.whole_woken_at > w->attempt_clock) return;  // the whole queue changed while it ran
+  Known& k = qw.known[w->req.group];
   std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
   k.known = true;
   k.since = SteadyClock::now();
@@ -123,9 +124,14 @@ void Broker::Forget(const std::string& queue) {
   auto it = by_queue_.find(queue);
   if (it == by_queue_.end()) return;
   ++wake_clock_;
-  for (auto& [group, k] : it->second.known) {
+  WholeQueueChanged(it->second);
+}
+
+void Broker::WholeQueueChanged(QueueWaiters& qw) {
+  qw.whole_woken_at = wake_clock_;
+  for (auto& [group, k] : qw.known) {
     k.known = false;
-    k.unknown_at = wake_clock_;
+    k.open.clear();
   }
 }
 
@@ -179,23 +185,17 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
     std::lock_guard lock(mu_);
     QueueWaiters& qw = by_queue_[queue];
     ++wake_clock_;
-    for (auto& [group, k] : qw.known) {
-      if (partitions != nullptr) {
-        for (const std::string& p : *partitions) k.open[p] = wake_clock_;
-      }
-      if (partitions == nullptr || k.open.size() > kMaxOpen) {
-        k.known = false;
-        k.unknown_at = wake_clock_;
-        k.open.clear();
-      }
-    }
-    if (partitions == nullptr) {
-      queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] = wake_clock_;
-    } else {
+    bool whole = partitions == nullptr;
+    if (!whole) {
       for (const std::string& p : *partitions) {
         partition_woken_[PartitionSlot(queue, p, partition_woken_.size())] = wake_clock_;
       }
+      for (auto& [group, k] : qw.known) {
+        for (const std::string& p : *partitions) k.open[p] = wake_clock_;
+        whole = whole || k.open.size() > kMaxOpen;  // too many to follow: as if all changed
+      }
     }
+    if (whole) WholeQueueChanged(qw);
     if (partitions == nullptr) {
       woken.swap(qw.waiters);
       for (const auto& a : qw.active) a->retry_due = true;
@@ -244,8 +244,9 @@ uint64_t Broker::WakeClock() {
 
 bool Broker::WokenSince(const std::string& queue, const std::string& partition, uint64_t since) {
   std::lock_guard lock(mu_);
-  return queue_woken_[std::hash<std::string>{}(queue) % queue_woken_.size()] > since ||
-         partition_woken_[PartitionSlot(queue, partition, partition_woken_.size())] > since;
+  auto it = by_queue_.find(queue);
+  if (it != by_queue_.end() && it->second.whole_woken_at > since) return true;
+  return partition_woken_[PartitionSlot(queue, partition, partition_woken_.size())] > since;
 }
 
 void Broker::Push(Executor ex, std::vector<PushItem> items,

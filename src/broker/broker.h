@@ -167,7 +167,7 @@ class Broker {
   // no poll, unless the partition was woken for while the ack was in flight: the store read the
   // partition before that push committed, and the polls it woke may have found the lease still
   // held. Every wake moves wake_clock_ and stamps the partitions it names (hashed: a collision
-  // only wakes a poll too many) or, naming none, its whole queue.
+  // only wakes a poll too many) or, naming none, its whole queue (QueueWaiters::whole_woken_at).
   uint64_t WakeClock();
   bool WokenSince(const std::string& queue, const std::string& partition, uint64_t since);
   // A poll's attempt (its pop, and the next-timed-event query when the pop found nothing) runs
@@ -190,8 +190,7 @@ class Broker {
   // baseline is under kKnownFor old, nothing is open and no timed event is due. The age bound
   // covers what no wake announces: a lease taken by another instance that then expires.
   struct Known {
-    bool known = false;       // a baseline stands
-    uint64_t unknown_at = 0;  // wake clock of the last queue-wide wake or configure
+    bool known = false;  // a baseline stands
     std::chrono::steady_clock::time_point since;
     std::optional<Micros> next_event;                // earliest timed event after the baseline
     std::unordered_map<std::string, uint64_t> open;  // partition -> wake clock that opened it
@@ -211,7 +210,11 @@ class Broker {
     std::vector<std::shared_ptr<Waiter>> waiters;  // parked
     std::vector<std::shared_ptr<Waiter>> active;   // attempts in flight
     std::unordered_map<std::string, Known> known;  // per consumer group
+    // Wake clock of the last wake naming no partition, or configure: no baseline taken before
+    // it stands, and an ack in flight across it wakes a poll.
+    uint64_t whole_woken_at = 0;
   };
+  void WholeQueueChanged(QueueWaiters& qw);  // REQUIRES: mu_ held
 
   Store& store_;
   BrokerOptions options_;
@@ -228,7 +231,6 @@ class Broker {
   std::unordered_map<std::string, QueueWaiters> by_queue_;  // guarded by mu_
   uint64_t wake_clock_ = 0;                                 // guarded by mu_
   std::array<uint64_t, 4096> partition_woken_{};            // guarded by mu_
-  std::array<uint64_t, 256> queue_woken_{};                 // guarded by mu_
   size_t parked_ = 0;                                       // guarded by mu_
 };
 

@@ -12,7 +12,10 @@
 -- its lease, whether the partition's last seq (read after the cursors are locked) is past the
 -- acked ones; false for the other items; NULL when not known (the general path: the broker then
 -- wakes a poll as if something were left). The body is version 7's with that column added;
--- PostgreSQL cannot change a function's result type in place, hence the drop.
+-- PostgreSQL cannot change a function's result type in place, hence the drop. A wrapper around
+-- version 7 would need a statement of its own to read the partition after the ack (a single
+-- statement's snapshot does not see the writes of a function it calls), and statement start-up
+-- is the largest cost of an ack (docs/benchmarks.md): the body is copied instead.
 
 DROP FUNCTION ordo.ack(text[], text[], text[], smallint[], text[], text[], bigint);
 

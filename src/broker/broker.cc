@@ -39,6 +39,11 @@ struct Broker::Waiter {
   bool active = false;                // an attempt is in flight (guarded by the broker's mu_)
   bool retry_due = false;             // a wake marked that attempt (guarded by mu_)
   uint64_t attempt_clock = 0;         // the wake clock when the attempt began (guarded by mu_)
+  // Partitions the wakes since the last attempt opened, for its pop to look at first (guarded
+  // by mu_; tracked polls only, at most kMaxPrefer, empty when a wake named more).
+  std::vector<std::string> prefer;
+  bool prefer_overflow = false;
+  std::vector<std::string> held;      // open partitions this attempt looks at alone (mu_)
   std::optional<QueueFilter> filter;  // namespace/task pop
   bool wait = true;                   // namespace/task pop without wait: one pass
   bool counted = false;               // counted in parked_ (guarded by the broker's mu_)
@@ -62,28 +67,73 @@ size_t Broker::parked() const {
   return parked_;
 }
 
-std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_ptr<Waiter>& w) {
-  std::lock_guard lock(mu_);
-  if (w->active) EndAttempt(w);
-  for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
-  w->active = true;
-  w->retry_due = false;
-  w->attempt_clock = wake_clock_;
-  if (!Tracked(*w)) return std::nullopt;
-  // The entry exists from the first attempt on, so that wakes during it are counted.
-  return SkipPop(w, by_queue_[w->queues.front()].known[w->req.group]);
+std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_ptr<Waiter>& w,
+                                                            PopRequest* req) {
+  std::vector<std::string> unwatched;
+  std::optional<SteadyClock::time_point> park;
+  {
+    std::lock_guard lock(mu_);
+    if (w->active) unwatched = EndAttempt(w);
+    for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
+    w->active = true;
+    w->retry_due = false;
+    w->attempt_clock = wake_clock_;
+    std::vector<std::string> woken_for;
+    woken_for.swap(w->prefer);
+    const bool overflow = std::exchange(w->prefer_overflow, false);
+    if (!Tracked(*w)) return std::nullopt;
+    // The entry exists from the first attempt on, so that wakes during it are counted.
+    Known& k = by_queue_[w->queues.front()].known[w->req.group];
+    if (req != nullptr && Current(k) && !shutting_down_.load() &&
+        SteadyClock::now() < w->deadline) {
+      park = Choose(w, k, req);
+    } else if (req != nullptr && !overflow) {
+      req->prefer = std::move(woken_for);
+    }
+    std::erase_if(unwatched, [&](const std::string& p) { return k.held.count(p) > 0; });
+  }
+  Rewake(*w, std::move(unwatched));
+  return park;
+}
+
+std::optional<SteadyClock::time_point> Broker::Choose(const std::shared_ptr<Waiter>& w, Known& k,
+                                                      PopRequest* req) {
+  // Every partition with something to deliver is among the open ones. The longest open that no
+  // other attempt is looking at go to this one, as many as its pop may take.
+  std::vector<std::pair<uint64_t, const std::string*>> free;
+  if (req != nullptr) {
+    for (const auto& [partition, clock] : k.open) {
+      if (k.held.count(partition) == 0) free.emplace_back(clock, &partition);
+    }
+  }
+  if (free.empty()) return WakeAt(*w, k.next_event, false);
+  const size_t n = std::min<size_t>(
+      free.size(), static_cast<size_t>(std::clamp<int64_t>(w->req.max_partitions, 1, kMaxPrefer)));
+  std::partial_sort(free.begin(), free.begin() + static_cast<ptrdiff_t>(n), free.end());
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& p = *free[i].second;
+    req->prefer.push_back(p);
+    k.held[p] = w.get();
+    w->held.push_back(p);
+  }
+  req->prefer_only = true;
+  return std::nullopt;
+}
+
+void Broker::Rewake(const Waiter& w, std::vector<std::string> partitions) {
+  if (partitions.empty() || w.queues.empty()) return;
+  std::unordered_set<std::string> set(std::make_move_iterator(partitions.begin()),
+                                      std::make_move_iterator(partitions.end()));
+  Wake(w.queues.front(), &set);
 }
 
 bool Broker::Tracked(const Waiter& w) const {
   return !w.filter && w.queues.size() == 1 && !w.req.partition;
 }
 
-std::optional<SteadyClock::time_point> Broker::SkipPop(const std::shared_ptr<Waiter>& w, Known& k) {
-  const auto now = SteadyClock::now();
-  if (!k.known || !k.open.empty() || now - k.since >= kKnownFor) return std::nullopt;
-  if (shutting_down_.load() || now >= w->deadline) return std::nullopt;
-  if (k.next_event && *k.next_event <= options_.clock()) return std::nullopt;
-  return WakeAt(*w, k.next_event, false);
+bool Broker::Current(const Known& k) const {
+  if (!k.known || SteadyClock::now() - k.since >= kKnownFor) return false;
+  return !k.next_event || *k.next_event > options_.clock();
 }
 
 void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
@@ -91,7 +141,10 @@ void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
   std::lock_guard lock(mu_);
   Known& k = by_queue_[w->queues.front()].known[w->req.group];
   // Only what the pop could see: a partition opened after it began (a push while it ran, with
-  // autoAck not even leased) stays open.
+  // autoAck not even leased) stays open. A leased partition is closed until its ack or expiry;
+  // an autoAck pop that filled its batch may have left messages behind, so those stay open.
+  const bool leased = r.lease_expires_at > 0;
+  if (!leased && static_cast<int64_t>(r.messages.size()) >= w->req.batch) return;
   for (const Message& m : r.messages) {
     auto it = k.open.find(m.partition);
     if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
@@ -119,6 +172,21 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
   k.next_event = next_event;
 }
 
+std::optional<SteadyClock::time_point> Broker::FoundNothingAmong(
+    const std::shared_ptr<Waiter>& w, const std::vector<std::string>& partitions) {
+  std::lock_guard lock(mu_);
+  QueueWaiters& qw = by_queue_[w->queues.front()];
+  Known& k = qw.known[w->req.group];
+  if (qw.whole_woken_at > w->attempt_clock || !Current(k)) return std::nullopt;
+  // Opened before the pop began, so committed before it read them: nothing there now.
+  for (const std::string& p : partitions) {
+    auto it = k.open.find(p);
+    if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
+  }
+  if (shutting_down_.load() || SteadyClock::now() >= w->deadline) return std::nullopt;
+  return WakeAt(*w, k.next_event, false);
+}
+
 void Broker::Forget(const std::string& queue) {
   std::lock_guard lock(mu_);
   auto it = by_queue_.find(queue);
@@ -132,6 +200,7 @@ void Broker::WholeQueueChanged(QueueWaiters& qw) {
   for (auto& [group, k] : qw.known) {
     k.known = false;
     k.open.clear();
+    k.held.clear();
   }
 }
 
@@ -150,7 +219,21 @@ SteadyClock::time_point Broker::WakeAt(const Waiter& w, std::optional<Micros> ea
   return wake;
 }
 
-void Broker::EndAttempt(const std::shared_ptr<Waiter>& w) {
+std::vector<std::string> Broker::EndAttempt(const std::shared_ptr<Waiter>& w) {
+  std::vector<std::string> unwatched;
+  if (!w->held.empty()) {
+    auto it = by_queue_.find(w->queues.front());
+    if (it != by_queue_.end()) {
+      Known& k = it->second.known[w->req.group];
+      for (std::string& p : w->held) {
+        auto h = k.held.find(p);
+        if (h == k.held.end() || h->second != w.get()) continue;
+        k.held.erase(h);
+        if (k.open.count(p) > 0) unwatched.push_back(std::move(p));
+      }
+    }
+    w->held.clear();
+  }
   for (const std::string& q : w->queues) {
     auto it = by_queue_.find(q);
     if (it == by_queue_.end()) continue;
@@ -158,6 +241,7 @@ void Broker::EndAttempt(const std::shared_ptr<Waiter>& w) {
     if (auto pos = std::find(list.begin(), list.end(), w); pos != list.end()) list.erase(pos);
   }
   w->active = false;
+  return unwatched;
 }
 
 void Broker::Notify(const std::string& queue) {
@@ -225,6 +309,12 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
         }
       }
     }
+    if (partitions != nullptr) {
+      for (const auto& w : woken) NotePrefer(*w, *partitions);
+      for (const auto& a : qw.active) {
+        if (a->retry_due) NotePrefer(*a, *partitions);
+      }
+    }
     for (const auto& w : woken) {
       if (w->queues.size() > 1) RemoveFromLists(w, queue);
       if (w->counted) --parked_;
@@ -234,6 +324,19 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
   // Cancelling the timer runs its handler, which makes the next attempt.
   for (auto& w : woken) {
     boost::asio::post(w->ex, [w] { w->timer.cancel(); });
+  }
+}
+
+void Broker::NotePrefer(Waiter& w, const std::unordered_set<std::string>& partitions) {
+  if (!Tracked(w) || w.prefer_overflow) return;
+  for (const std::string& p : partitions) {
+    if (std::find(w.prefer.begin(), w.prefer.end(), p) != w.prefer.end()) continue;
+    if (w.prefer.size() == kMaxPrefer) {
+      w.prefer.clear();
+      w.prefer_overflow = true;
+      return;
+    }
+    w.prefer.push_back(p);
   }
 }
 
@@ -402,13 +505,19 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
     return;
   }
   if (w->filter) return AttemptAny(w);
-  if (auto wake_at = BeginAttempt(w)) return Park(w, *wake_at);  // nothing to ask the store
   PopRequest req = w->req;
-  store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
+  if (auto wake_at = BeginAttempt(w, &req)) return Park(w, *wake_at);  // nothing to ask
+  // A prefer_only pop that finds nothing closes what it read (FoundNothingAmong).
+  std::vector<std::string> read;
+  if (req.prefer_only) read = req.prefer;
+  store_.Pop(w->ex, std::move(req), [this, w, read = std::move(read)](Result<PopResult> r) {
     if (!r.ok() || r->kind == PopKind::kMessages) {
       if (r.ok()) Delivered(w, *r);
       Finish(w, std::move(r));
       return;
+    }
+    if (!read.empty()) {
+      if (auto wake_at = FoundNothingAmong(w, read)) return Park(w, *wake_at);
     }
     SleepUntilNews(w, 0, std::nullopt);
   });
@@ -432,7 +541,7 @@ void Broker::AttemptAny(const std::shared_ptr<Waiter>& w) {
       if (w->active) EndAttempt(w);  // registered under the former list of queues
     }
     w->queues = std::move(order);
-    BeginAttempt(w);  // never skips: a namespace/task poll is not tracked
+    BeginAttempt(w, nullptr);  // never skips: a namespace/task poll is not tracked
     TryQueue(w, 0);
   });
 }
@@ -484,10 +593,11 @@ void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
 
 void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake_at) {
   enum class Outcome { kParked, kRetryNow, kFull } outcome;
+  std::vector<std::string> unwatched;
   {
     std::lock_guard lock(mu_);
     bool again = w->retry_due;  // a wake came while the attempt was in flight
-    EndAttempt(w);
+    unwatched = EndAttempt(w);
     if (again) {
       outcome = Outcome::kRetryNow;
     } else if (parked_ >= options_.max_waiters) {
@@ -503,11 +613,11 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
   }
   if (outcome == Outcome::kRetryNow) {
     boost::asio::post(w->ex, [this, w] { Attempt(w); });
-    return;
+    return Rewake(*w, std::move(unwatched));
   }
   if (outcome == Outcome::kFull) {
     Finish(w, Status::Unavailable("too many parked long polls; retry later"));
-    return;
+    return Rewake(*w, std::move(unwatched));
   }
   w->timer.expires_at(wake_at);
   w->timer.async_wait([this, w](const boost::system::error_code&) {
@@ -521,6 +631,8 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
     }
     Attempt(w);
   });
+  // After the poll is parked: it may be the one to look.
+  Rewake(*w, std::move(unwatched));
 }
 
 void Broker::Unregister(const std::shared_ptr<Waiter>& w) {
@@ -549,10 +661,24 @@ bool Broker::RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view 
 void Broker::Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r) {
   if (w->finished) return;
   w->finished = true;
+  std::vector<std::string> unwatched;
+  bool pass_queue = false;
   {
     std::lock_guard lock(mu_);
-    if (w->active) EndAttempt(w);
+    if (w->active) unwatched = EndAttempt(w);
+    // A wake marked this attempt to look at partitions it will not look at now: pass them on.
+    pass_queue = w->retry_due && w->prefer_overflow && Tracked(*w);
+    if (w->retry_due) {
+      for (std::string& p : w->prefer) {
+        if (std::find(unwatched.begin(), unwatched.end(), p) == unwatched.end()) {
+          unwatched.push_back(std::move(p));
+        }
+      }
+      w->prefer.clear();
+    }
   }
+  Rewake(*w, std::move(unwatched));
+  if (pass_queue) Wake(w->queues.front(), nullptr);
   w->done(std::move(r));
 }
 

@@ -176,31 +176,57 @@ class Broker {
   // their pop may have missed the commit, so they look again rather than park. Unmarked
   // attempts park (retrying every attempt in flight on any wake kept all of them spinning
   // under a steady push rate).
-  // Returns a wake-up time instead when the poll can park at once (SkipPop).
+  // Returns a wake-up time instead when the poll can park at once (Choose). Else names, in
+  // `req` (when given), the partitions its pop is to look at first, which saves reading every
+  // partition of the queue (most of a pop's cost with many partitions):
+  //  - while the baseline is current, open partitions no other attempt holds, and only those
+  //    (prefer_only, Choose): nothing else can have anything to deliver; a push committed since
+  //    the attempt began marks it, and it looks again at what that push opened;
+  //  - else the ones the wakes since its last attempt named (NotePrefer), and then the rest of
+  //    the queue as before.
+  // A marked attempt that finishes (it delivered) passes the partitions it was marked for on to
+  // a parked poll (Finish), as an attempt passes on the open partitions it held (EndAttempt).
   std::optional<std::chrono::steady_clock::time_point> BeginAttempt(
-      const std::shared_ptr<Waiter>& w);
-  void EndAttempt(const std::shared_ptr<Waiter>& w);  // REQUIRES: mu_ held
+      const std::shared_ptr<Waiter>& w, PopRequest* req);
+  static constexpr size_t kMaxPrefer = 16;  // a wake naming more: no preference
+  void NotePrefer(Waiter& w, const std::unordered_set<std::string>& partitions);  // mu_ held
+  // Returns the open partitions the attempt held (Choose): nobody looks at them any more, and
+  // the caller hands them to a parked poll (Rewake) once mu_ is released.
+  std::vector<std::string> EndAttempt(const std::shared_ptr<Waiter>& w);  // REQUIRES: mu_ held
+  void Rewake(const Waiter& w, std::vector<std::string> partitions);      // w's tracked queue
   // What this process knows of a (queue, group) for wildcard long polls: a consumer that acked
   // usually polls again at once, and its pop finds nothing (each push already woke a parked
   // consumer for its partition), then its next-timed-event query parks it: a third of all pops
   // at 1,000 msg/s. After a pop that found nothing (the baseline), every partition a wake
-  // names is "open" until a pop of this process delivers from it or a later baseline; a wake
-  // that names the whole queue (another instance's notification, a seek, retention, ...) or a
-  // configure makes it unknown. A new attempt parks without asking the store while the
-  // baseline is under kKnownFor old, nothing is open and no timed event is due. The age bound
+  // names is "open" until a pop of this process that began after the wake leases it (or, with
+  // autoAck, takes less than its batch from it), a pop given it finds nothing there, or a later
+  // baseline; a wake that names the whole queue (another instance's notification, a seek,
+  // retention, ...) or a configure makes it unknown. While the baseline is under kKnownFor old
+  // and no timed event is due (Current), a new attempt pops only open partitions that no other
+  // attempt holds, and parks without asking the store when there are none. The age bound
   // covers what no wake announces: a lease taken by another instance that then expires.
   struct Known {
     bool known = false;  // a baseline stands
     std::chrono::steady_clock::time_point since;
     std::optional<Micros> next_event;                // earliest timed event after the baseline
     std::unordered_map<std::string, uint64_t> open;  // partition -> wake clock that opened it
+    std::unordered_map<std::string, const Waiter*> held;  // open ones an attempt looks at
   };
   static constexpr std::chrono::seconds kKnownFor{1};
   static constexpr size_t kMaxOpen = 4096;  // more open partitions: forget the baseline
-  std::optional<std::chrono::steady_clock::time_point> SkipPop(const std::shared_ptr<Waiter>& w,
-                                                               Known& k);  // REQUIRES: mu_ held
+  // While the baseline is current: gives the attempt the longest-open partitions that no other
+  // attempt holds, as many as its pop may claim (prefer_only), or, when there are none, a
+  // wake-up time: the poll parks without asking the store. REQUIRES: mu_ held.
+  std::optional<std::chrono::steady_clock::time_point> Choose(const std::shared_ptr<Waiter>& w,
+                                                              Known& k, PopRequest* req);
+  bool Current(const Known& k) const;  // a baseline under kKnownFor old, no timed event due
   void Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r);
   void FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros> next_event);
+  // A prefer_only pop found nothing: while the baseline is still current, the open partitions
+  // it read are closed and the poll parks until the baseline's next timed event, with no
+  // next-timed-event query; nullopt when the baseline no longer stands.
+  std::optional<std::chrono::steady_clock::time_point> FoundNothingAmong(
+      const std::shared_ptr<Waiter>& w, const std::vector<std::string>& partitions);
   void Forget(const std::string& queue);  // a configure or delete: no baseline stands
   bool Tracked(const Waiter& w) const;    // a wildcard long poll of one queue
   std::chrono::steady_clock::time_point WakeAt(const Waiter& w, std::optional<Micros> earliest,

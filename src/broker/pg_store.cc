@@ -818,6 +818,12 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   }
   std::optional<std::string> lease_id;
   if (!req.auto_ack) lease_id = NewUuidV4();
+  std::optional<std::string> prefer;
+  if (!req.prefer.empty()) {
+    ArrayLiteral names;
+    for (const std::string& p : req.prefer) names.Add(p);
+    prefer = names.Take();
+  }
   Params args = {req.queue,
                  req.partition,
                  req.group,
@@ -827,7 +833,9 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
                  std::to_string(kind),
                  std::to_string(req.subscription.from),
                  lease_id,
-                 std::to_string(options_.clock())};
+                 std::to_string(options_.clock()),
+                 std::move(prefer),
+                 std::string(req.prefer_only ? "true" : "false")};
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id)]() mutable {

@@ -641,11 +641,21 @@ struct SqliteStore::Core {
     std::vector<Candidate> candidates;
     Statement& e = st->eligible_partitions;
     e.Bind(1, queue.pk).Bind(2, req.group).Bind(3, now).Bind(4, *start).Bind(5, window_edge);
-    e.Bind(6, visible_edge).Bind(7, req.max_partitions + 8);
+    // With preferred partitions, every eligible one (LIMIT -1): a preferred one may rank late.
+    e.Bind(6, visible_edge)
+        .Bind(7, req.prefer.empty() && !req.prefer_only ? req.max_partitions + 8 : int64_t{-1});
     while (e.Step()) candidates.push_back({e.Int(0), std::string(e.Text(2))});
     Status s = e.status();
     e.Reset();
     if (!s.ok()) return s;
+    // Preferred partitions first, each part still oldest first (PopRequest::prefer).
+    if (!req.prefer.empty() || req.prefer_only) {
+      auto rest =
+          std::stable_partition(candidates.begin(), candidates.end(), [&](const Candidate& c) {
+            return std::find(req.prefer.begin(), req.prefer.end(), c.name) != req.prefer.end();
+          });
+      if (req.prefer_only) candidates.erase(rest, candidates.end());
+    }
 
     result.kind = PopKind::kNoPartition;
     for (const Candidate& cand : candidates) {

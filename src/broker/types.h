@@ -102,6 +102,11 @@ struct PopRequest {
   int64_t max_partitions = 1;  // wildcard only
   bool auto_ack = false;
   SubscriptionStart subscription;
+  // Wildcard only: partitions to choose among first (same rules, same order); the rest of the
+  // queue is looked at only when these leave the pop room for more, and not at all with
+  // prefer_only. The broker names the partitions pushes opened (Broker::BeginAttempt).
+  std::vector<std::string> prefer;
+  bool prefer_only = false;
 };
 
 struct Message {

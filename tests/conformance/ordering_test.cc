@@ -253,5 +253,66 @@ TEST_F(StoreTest, WildcardPopCanClaimSeveralPartitionsUnderOneLease) {
   for (const AckOutcome& a : AckAll(pop)) EXPECT_TRUE(a.success) << a.error;
 }
 
+// PopRequest::prefer, the broker's hint: the preferred eligible partitions go first (oldest first
+// among them), the rest of the queue after them; prefer_only stops at the preferred ones.
+TEST_F(StoreTest, PreferredPartitionsAreChosenFirstThenTheRest) {
+  const std::string queue = Q();
+  Push(queue, "old", {"o-0"});
+  Advance(1'000);
+  Push(queue, "mid", {"m-0"});
+  Advance(1'000);
+  Push(queue, "new", {"n-0"});
+
+  PopRequest req;
+  req.queue = queue;
+  req.batch = 10;
+  req.prefer = {"new", "mid"};
+  const PopResult first = Pop(req);
+  ASSERT_EQ(first.kind, PopKind::kMessages);
+  EXPECT_EQ(first.partition, "mid") << "oldest first among the preferred";
+
+  // A preferred partition with nothing eligible (leased, or missing): the oldest of the rest.
+  req.prefer = {"mid", "no-such-partition"};
+  const PopResult fallback = Pop(req);
+  ASSERT_EQ(fallback.kind, PopKind::kMessages);
+  EXPECT_EQ(fallback.partition, "old");
+
+  // prefer_only: the rest of the queue is not looked at.
+  req.prefer_only = true;
+  EXPECT_EQ(Pop(req).kind, PopKind::kNoPartition) << "only mid (leased) may be chosen";
+  req.prefer = {"new"};
+  const PopResult only = Pop(req);
+  ASSERT_EQ(only.kind, PopKind::kMessages);
+  EXPECT_EQ(TxIds(only), (Strings{"n-0"}));
+  req.prefer.clear();
+  EXPECT_EQ(Pop(req).kind, PopKind::kNoPartition) << "prefer_only with nothing preferred";
+  for (const PopResult* p : {&first, &fallback, &only}) {
+    for (const AckOutcome& a : AckAll(*p)) EXPECT_TRUE(a.success) << a.error;
+  }
+}
+
+TEST_F(StoreTest, PreferredPartitionsFillAPopOfSeveralPartitionsFromTheRest) {
+  const std::string queue = Q();
+  Push(queue, "P1", Names("p1", 2));
+  Advance(1);
+  Push(queue, "P2", Names("p2", 2));
+  Advance(1);
+  Push(queue, "P3", Names("p3", 2));
+
+  PopRequest req;
+  req.queue = queue;
+  req.batch = 10;
+  req.max_partitions = 2;
+  req.prefer = {"P3"};
+  const PopResult pop = Pop(req);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  EXPECT_EQ(pop.partitions_claimed, 2);
+  std::set<std::string> partitions;
+  for (const Message& m : pop.messages) partitions.insert(m.partition);
+  EXPECT_EQ(partitions, (std::set<std::string>{"P1", "P3"}))
+      << "the preferred P3, then the oldest of the rest";
+  for (const AckOutcome& a : AckAll(pop)) EXPECT_TRUE(a.success) << a.error;
+}
+
 }  // namespace
 }  // namespace ordo::conformance

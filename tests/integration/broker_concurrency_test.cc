@@ -219,5 +219,50 @@ TEST_F(BrokerConcurrencyTest, APushRacingTheOnlyPollsAttemptIsNotLeftWaiting) {
   EXPECT_EQ(delivered, kMessages) << "a message pushed while the poll started was left waiting";
 }
 
+// The broker gives each attempt the open partitions no other attempt is looking at, and parks
+// the others (Broker::Choose). A partition that is still open when its attempt ends (here: an
+// autoAck pop of one message, with more pushed meanwhile) must go to a parked poll, since the
+// consumer that held it does not come back. Consumers that each take one message and leave:
+// every message must reach one of them long before their 20 s timeout.
+TEST_F(BrokerConcurrencyTest, AutoAckConsumersThatLeaveAfterOneMessageStrandNothing) {
+  constexpr int kRounds = 4;
+  constexpr int kConsumers = 12;
+  const uint16_t broker_port = port();
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string q = UniqueName("leave");
+    PushOne(q, "{}");
+    ASSERT_EQ(Pop(q, "autoAck=true").Size("/messages"), 1u);  // the queue and its partition
+    std::atomic<int> received{0};
+    std::atomic<int> parked{0};
+    std::vector<std::thread> consumers;
+    for (int c = 0; c < kConsumers; ++c) {
+      consumers.emplace_back([&] {
+        HttpClient client(broker_port, 30s);
+        parked += 1;
+        HttpResponse r =
+            client.Get("/api/v1/pop/queue/" + q + "?batch=1&autoAck=true&wait=true&timeout=20000");
+        if (JsonDoc(r.body).Size("/messages").value_or(0) == 1) received += 1;
+      });
+    }
+    while (parked.load() < kConsumers) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(100ms);  // every poll has looked and parked
+    const auto start = std::chrono::steady_clock::now();
+    HttpClient producer(broker_port, 30s);
+    for (int i = 0; i < kConsumers; ++i) {
+      HttpResponse r = producer.Post(
+          "/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"payload\":{}}]}");
+      ASSERT_EQ(r.status, 200) << r.Describe();
+    }
+    while (received.load() < kConsumers && std::chrono::steady_clock::now() - start < 5s) {
+      std::this_thread::sleep_for(1ms);
+    }
+    const int delivered = received.load();
+    for (int i = delivered; i < kConsumers; ++i) PushOne(q, "{}");  // let the stranded ones go
+    for (auto& t : consumers) t.join();
+    ASSERT_EQ(delivered, kConsumers) << "round " << round << ": messages left waiting 5 s";
+    EXPECT_EQ(Pop(q, "autoAck=true").Size("/messages"), 0u) << "round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace ordo::integration

@@ -39,12 +39,13 @@ inline constexpr PreparedStatement kPush{
     " $8::int[], $9::bigint[])"};
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
-// $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now.
+// $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now
+// $11 partitions to choose among first (NULL: none) $12 only those.
 inline constexpr PreparedStatement kPop{
     "pop",
     "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"
     " transaction_id, trace_id, payload, created_at, retry_count"
-    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12)",
     /*shareable=*/true};
 
 // Parallel arrays: $1 transaction ids $2 partition ids $3 lease ids $4 statuses (0 completed,

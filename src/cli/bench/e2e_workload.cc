@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -97,7 +98,9 @@ class E2eRun {
       if (times == 0) {
         times = 1;
         ++delivered_unique;
-        latency.Record(static_cast<uint64_t>(std::max<int64_t>(0, at_ns - s.t) / 1000));
+        const auto us = static_cast<uint64_t>(std::max<int64_t>(0, at_ns - s.t) / 1000);
+        latency.Record(us);
+        interval_max_us = std::max(interval_max_us, us);
         last_delivery = at;
       } else {
         times = 2;
@@ -134,6 +137,7 @@ class E2eRun {
   uint64_t next_request = 0;
   std::vector<uint8_t> delivered;  // per message index: 0, 1, or 2 for "more than once"
   LatencyHistogram latency;        // push due time to delivery
+  uint64_t interval_max_us = 0;    // the worst of `latency` since the last progress line
   LatencyHistogram push_latency;   // push request round trip
   LatencyHistogram send_lag;       // actual send - due time
   ErrorTally errors;
@@ -307,11 +311,12 @@ int RunE2e(const E2eOptions& o) {
                      const Clock::time_point now = Clock::now();
                      fmt::print(
                          stderr,
-                         "  t={:.0f}s sent={} queued={} delivered={} ({:.0f} msg/s) errors={}\n",
+                         "  t={:.0f}s sent={} queued={} delivered={} ({:.0f} msg/s, latency max "
+                         "{} us) errors={}\n",
                          SecondsBetween(run.start, now), run.sent, run.queued, run.delivered_unique,
                          static_cast<double>(run.delivered_unique - last_delivered) /
                              SecondsBetween(last_tick, now),
-                         run.errors.total());
+                         std::exchange(run.interval_max_us, 0), run.errors.total());
                      last_delivered = run.delivered_unique;
                      last_tick = now;
                    }),

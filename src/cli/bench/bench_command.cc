@@ -126,6 +126,11 @@ void AddE2eOptions(CLI::App* cmd, E2eOptions& o) {
                   "Seconds to wait after the last push for the last deliveries")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--warmup", o.warmup_s,
+                  "Seconds at the start whose messages are delivered but left out of the latency "
+                  "figures (partitions and plans being created)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   AddProgress(cmd, o.progress_s);
 }
 

@@ -99,7 +99,7 @@ class E2eRun {
         times = 1;
         ++delivered_unique;
         const auto us = static_cast<uint64_t>(std::max<int64_t>(0, at_ns - s.t) / 1000);
-        latency.Record(us);
+        if (s.t >= start_ns + static_cast<int64_t>(o.warmup_s * 1e9)) latency.Record(us);
         interval_max_us = std::max(interval_max_us, us);
         last_delivery = at;
       } else {
@@ -275,9 +275,9 @@ int RunE2e(const E2eOptions& o) {
   fmt::print(
       "ordo bench mode=e2e url={} queue={} rate={} msg/s duration={}s partitions={} "
       "producers={} push_batch={} consumers={} batch={} poll_timeout={}ms "
-      "payload_bytes={} settle={}s\n",
+      "payload_bytes={} settle={}s warmup={}s\n",
       o.url, o.queue, o.rate, o.duration_s, o.partitions, o.producers, o.push_batch, o.consumers,
-      o.batch, o.poll_timeout_ms, o.payload_bytes, o.settle_s);
+      o.batch, o.poll_timeout_ms, o.payload_bytes, o.settle_s, o.warmup_s);
   std::fflush(stdout);
 
   asio::io_context io(1);
@@ -337,9 +337,11 @@ int RunE2e(const E2eOptions& o) {
       "e2e: {} messages delivered in {:.3f} s: {:.0f} msg/s (target {} msg/s; {} sent in "
       "{:.3f} s)\n",
       run.delivered_unique, secs, msg_per_s, o.rate, run.sent, produce_secs);
-  fmt::print("latency push to delivery (us): p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.0f}\n",
-             h.Percentile(0.50), h.Percentile(0.90), h.Percentile(0.99), h.Percentile(0.999),
-             h.max(), h.Mean());
+  fmt::print(
+      "latency push to delivery (us{}): p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.0f}\n",
+      o.warmup_s > 0 ? fmt::format(", after a {} s warm-up", o.warmup_s) : std::string(),
+      h.Percentile(0.50), h.Percentile(0.90), h.Percentile(0.99), h.Percentile(0.999), h.max(),
+      h.Mean());
   fmt::print(
       "push latency (us): p50 {} p99 {} max {}; send lag behind schedule (us): p50 {} "
       "p99 {} max {}\n",
@@ -363,10 +365,11 @@ int RunE2e(const E2eOptions& o) {
   fmt::print(
       "RESULT mode=e2e msgs={} secs={:.3f} msg_per_s={:.1f} p50_us={} p99_us={} max_us={} "
       "errors={} target_rate={} sent={} queued={} lost={} redelivered={} push_p50_us={} "
-      "push_p99_us={} send_lag_p99_us={} send_lag_max_us={} wall_secs={:.3f}\n",
+      "push_p99_us={} send_lag_p99_us={} send_lag_max_us={} wall_secs={:.3f} warmup_s={}\n",
       run.delivered_unique, secs, msg_per_s, h.Percentile(0.50), h.Percentile(0.99), h.max(),
       run.errors.total(), o.rate, run.sent, run.queued, lost, run.redelivered, pl.Percentile(0.50),
-      pl.Percentile(0.99), lag.Percentile(0.99), lag.max(), SecondsBetween(run.start, end));
+      pl.Percentile(0.99), lag.Percentile(0.99), lag.max(), SecondsBetween(run.start, end),
+      o.warmup_s);
   std::fflush(stdout);
   return lost > 0 || run.delivered_unique == 0 ? 1 : 0;
 }

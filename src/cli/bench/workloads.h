@@ -57,6 +57,7 @@ struct E2eOptions {
   int64_t poll_timeout_ms = 1000;  // the long poll's `timeout` (the run's end waits for it)
   int payload_bytes = 100;         // at least the stamp {"t":...,"i":...}; padded to this size
   double settle_s = 10;            // after the last push, how long to wait for the last deliveries
+  double warmup_s = 0;  // messages due this early in the run are not in the latency figures
   double progress_s = 5;
 };
 

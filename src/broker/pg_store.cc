@@ -8,6 +8,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -197,6 +198,28 @@ struct PgStore::Loop {
   bool stopping = false;
   std::promise<Status> first_ready;
   bool first_ready_set = false;
+
+  // The partitions of the leases this process's pops took (on `io` only), so that extending a
+  // lease finds its cursors through the primary key (migration 010): newest kMaxLeases, older
+  // ones forgotten (ordo.extend_lease then searches the cursors table).
+  static constexpr size_t kMaxLeases = 65536;
+  std::unordered_map<std::string, std::vector<std::string>> leases;
+  std::deque<std::string> lease_order;
+  void RememberLease(const std::string& lease_id, std::vector<std::string> partition_ids) {
+    if (!leases.emplace(lease_id, std::move(partition_ids)).second) return;
+    lease_order.push_back(lease_id);
+    if (lease_order.size() > kMaxLeases) {
+      leases.erase(lease_order.front());
+      lease_order.pop_front();
+    }
+  }
+  std::optional<std::string> LeasePartitions(const std::string& lease_id) const {
+    auto it = leases.find(lease_id);
+    if (it == leases.end()) return std::nullopt;
+    ArrayLiteral ids;
+    for (const std::string& id : it->second) ids.Add(id);
+    return ids.Take();
+  }
 
   struct PushCall {
     Executor ex;
@@ -840,7 +863,7 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id)]() mutable {
     e->Single<PopResult>(sql::kPop, std::move(args), std::move(ex), std::move(done),
-                         [queue, lease_id](const Rows& r) -> Result<PopResult> {
+                         [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
                            if (r.size() == 0) return Status::Internal("pop returned no row");
                            PopResult out;
                            int kind = static_cast<int>(r.Int(0, 0));
@@ -884,6 +907,10 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
                              out.messages.push_back(std::move(m));
                            }
                            out.partitions_claimed = static_cast<int64_t>(partitions.size());
+                           if (lease_id && out.lease_expires_at > 0) {
+                             e->RememberLease(*lease_id, std::vector<std::string>(
+                                                             partitions.begin(), partitions.end()));
+                           }
                            return out;
                          });
   });
@@ -896,6 +923,7 @@ void PgStore::ExtendLease(Executor ex, std::string lease_id, int64_t seconds,
   Loop* e = engine_.get();
   asio::post(
       e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done)]() mutable {
+        args.push_back(e->LeasePartitions(*args[0]));
         e->Single<ExtendOutcome>(sql::kExtendLease, std::move(args), std::move(ex), std::move(done),
                                  [](const Rows& r) -> Result<ExtendOutcome> {
                                    ExtendOutcome out;

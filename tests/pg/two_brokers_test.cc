@@ -154,5 +154,72 @@ TEST_F(TwoBrokersTest, PushOnOneBrokerWakesALongPollOnTheOther) {
             << " ms after the push was answered\n";
 }
 
+// The broker remembers the partitions of the leases its own pops took, and finds their cursors
+// through the primary key when extending (migration 010: no index on lease_id, so that pop and
+// ack update cursors in place). A lease taken through the other broker is found all the same.
+TEST_F(TwoBrokersTest, ALeaseTakenThroughOneBrokerIsExtendedThroughEither) {
+  BrokerProcess a, b;
+  ASSERT_TRUE(a.Start());
+  ASSERT_TRUE(b.Start());
+  const std::string q = UniqueName("extend");
+  HttpClient on_a(a.port()), on_b(b.port());
+  HttpResponse push =
+      PushItems(on_a, {PushItem(q, "p1", "e-1", "1"), PushItem(q, "p2", "e-2", "2")});
+  ASSERT_EQ(push.status, 200) << push.Describe();
+  HttpResponse pop = on_a.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=10&partitions=2");
+  ASSERT_EQ(pop.status, 200) << pop.Describe();
+  JsonDoc popped(pop.body);
+  ASSERT_EQ(popped.Size("/messages"), 2u) << pop.body;
+  const std::string lease = popped.String("/leaseId").value_or("");
+  ASSERT_FALSE(lease.empty()) << pop.body;
+
+  for (HttpClient* via : {&on_b, &on_a}) {  // B does not know the lease; A does
+    HttpResponse r = via->Post("/api/v1/lease/" + lease + "/extend", "{\"seconds\":600}");
+    ASSERT_EQ(r.status, 200) << r.Describe();
+    EXPECT_EQ(JsonDoc(r.body).Bool("/0/success"), true) << r.body;
+  }
+  // Both partitions are under the extended lease: 600 s, far past the queue's lease time.
+  std::string error;
+  std::unique_ptr<PgConn> db = PgConn::Open(Env().url, &error);
+  ASSERT_TRUE(db) << error;
+  auto n = db->Scalar(
+      "SELECT count(*) FROM ordo.cursors c JOIN ordo.partitions p ON p.pk = c.partition_pk"
+      " JOIN ordo.queues q ON q.pk = p.queue_pk WHERE q.name = $1 AND c.lease_id = $2"
+      " AND c.lease_expires_at > (extract(epoch from now()) + 500) * 1000000",
+      {q, lease}, &error);
+  ASSERT_TRUE(n) << error;
+  EXPECT_EQ(*n, "2");
+
+  HttpResponse ack = on_b.Post("/api/v1/ack/batch", integration::AckBatchBody(popped));
+  ASSERT_EQ(ack.status, 200) << ack.Describe();
+  for (HttpClient* via : {&on_a, &on_b}) {
+    HttpResponse r = via->Post("/api/v1/lease/" + lease + "/extend", "{\"seconds\":600}");
+    ASSERT_EQ(r.status, 200) << r.Describe();
+    EXPECT_EQ(JsonDoc(r.body).String("/0/error"), "Lease not found") << r.body;
+  }
+}
+
+// Pops and acks change a cursor's position and lease on every call. PostgreSQL updates a row in
+// place (HOT, no new index entries, no bloat) only when no indexed column changes: the cursors
+// table may be indexed on its key alone.
+TEST_F(TwoBrokersTest, CursorsAreIndexedOnTheirKeyAloneSoPopAndAckUpdateInPlace) {
+  BrokerProcess a;
+  ASSERT_TRUE(a.Start());  // the schema is migrated
+  std::string error;
+  std::unique_ptr<PgConn> db = PgConn::Open(Env().url, &error);
+  ASSERT_TRUE(db) << error;
+  auto indexes = db->Scalar(
+      "SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index"
+      " WHERE indrelid = 'ordo.cursors'::regclass",
+      {}, &error);
+  ASSERT_TRUE(indexes) << error;
+  EXPECT_EQ(*indexes, "ordo.cursors_pkey");
+  auto fillfactor = db->Scalar(
+      "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'ordo.cursors'::regclass",
+      {}, &error);
+  ASSERT_TRUE(fillfactor) << error;
+  EXPECT_EQ(*fillfactor, "fillfactor=50");
+}
+
 }  // namespace
 }  // namespace ordo::pg_test

@@ -57,8 +57,10 @@ inline constexpr PreparedStatement kAck{
     " $7)",
     /*shareable=*/true};
 
+// $1 lease id $2 seconds $3 now $4 ids of the partitions under the lease (NULL: not known).
 inline constexpr PreparedStatement kExtendLease{
-    "extend_lease", "SELECT success, error, expires_at FROM ordo.extend_lease($1, $2, $3)"};
+    "extend_lease",
+    "SELECT success, error, expires_at FROM ordo.extend_lease($1, $2, $3, $4::text[])"};
 
 inline constexpr PreparedStatement kDeleteQueue{"delete_queue", "SELECT ordo.delete_queue($1)"};
 

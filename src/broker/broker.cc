@@ -44,6 +44,7 @@ struct Broker::Waiter {
   std::vector<std::string> prefer;
   bool prefer_overflow = false;
   std::vector<std::string> held;      // open partitions this attempt looks at alone (mu_)
+  std::vector<std::string> read;      // what its prefer_only pop reads (mu_): the same, kept
   std::optional<QueueFilter> filter;  // namespace/task pop
   bool wait = true;                   // namespace/task pop without wait: one pass
   bool counted = false;               // counted in parked_ (guarded by the broker's mu_)
@@ -78,6 +79,7 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
     w->active = true;
     w->retry_due = false;
     w->attempt_clock = wake_clock_;
+    w->read.clear();
     std::vector<std::string> woken_for;
     woken_for.swap(w->prefer);
     const bool overflow = std::exchange(w->prefer_overflow, false);
@@ -117,6 +119,7 @@ std::optional<SteadyClock::time_point> Broker::Choose(const std::shared_ptr<Wait
     w->held.push_back(p);
   }
   req->prefer_only = true;
+  w->read = req->prefer;
   return std::nullopt;
 }
 
@@ -160,9 +163,19 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
   QueueWaiters& qw = by_queue_[w->queues.front()];
   if (qw.whole_woken_at > w->attempt_clock) return;  // the whole queue changed while it ran
   Known& k = qw.known[w->req.group];
-  std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
-  k.known = true;
-  k.since = SteadyClock::now();
+  if (w->read.empty()) {
+    std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
+    k.known = true;
+    k.since = SteadyClock::now();
+  } else {
+    // A prefer_only pop read only these: opened before it began, so committed before it read
+    // them, and nothing there now. The rest of the baseline stands as it was; the query adds
+    // what it knows (a delayed message pushed since, for one).
+    for (const std::string& p : w->read) {
+      auto it = k.open.find(p);
+      if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
+    }
+  }
   // A lease that a pop of this process took may be newer than the query's snapshot: keep the
   // earlier of the two while it is still ahead (a stale one only wakes a poll early).
   if (k.next_event && *k.next_event > options_.clock() &&
@@ -170,21 +183,6 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
     next_event = k.next_event;
   }
   k.next_event = next_event;
-}
-
-std::optional<SteadyClock::time_point> Broker::FoundNothingAmong(
-    const std::shared_ptr<Waiter>& w, const std::vector<std::string>& partitions) {
-  std::lock_guard lock(mu_);
-  QueueWaiters& qw = by_queue_[w->queues.front()];
-  Known& k = qw.known[w->req.group];
-  if (qw.whole_woken_at > w->attempt_clock || !Current(k)) return std::nullopt;
-  // Opened before the pop began, so committed before it read them: nothing there now.
-  for (const std::string& p : partitions) {
-    auto it = k.open.find(p);
-    if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
-  }
-  if (shutting_down_.load() || SteadyClock::now() >= w->deadline) return std::nullopt;
-  return WakeAt(*w, k.next_event, false);
 }
 
 void Broker::Forget(const std::string& queue) {
@@ -507,17 +505,11 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
   if (w->filter) return AttemptAny(w);
   PopRequest req = w->req;
   if (auto wake_at = BeginAttempt(w, &req)) return Park(w, *wake_at);  // nothing to ask
-  // A prefer_only pop that finds nothing closes what it read (FoundNothingAmong).
-  std::vector<std::string> read;
-  if (req.prefer_only) read = req.prefer;
-  store_.Pop(w->ex, std::move(req), [this, w, read = std::move(read)](Result<PopResult> r) {
+  store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
     if (!r.ok() || r->kind == PopKind::kMessages) {
       if (r.ok()) Delivered(w, *r);
       Finish(w, std::move(r));
       return;
-    }
-    if (!read.empty()) {
-      if (auto wake_at = FoundNothingAmong(w, read)) return Park(w, *wake_at);
     }
     SleepUntilNews(w, 0, std::nullopt);
   });

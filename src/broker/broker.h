@@ -221,12 +221,9 @@ class Broker {
                                                               Known& k, PopRequest* req);
   bool Current(const Known& k) const;  // a baseline under kKnownFor old, no timed event due
   void Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r);
+  // A pop and the next-timed-event query found nothing: a new baseline, or, after a prefer_only
+  // pop, the partitions it read closed and the next timed event brought up to date.
   void FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros> next_event);
-  // A prefer_only pop found nothing: while the baseline is still current, the open partitions
-  // it read are closed and the poll parks until the baseline's next timed event, with no
-  // next-timed-event query; nullopt when the baseline no longer stands.
-  std::optional<std::chrono::steady_clock::time_point> FoundNothingAmong(
-      const std::shared_ptr<Waiter>& w, const std::vector<std::string>& partitions);
   void Forget(const std::string& queue);  // a configure or delete: no baseline stands
   bool Tracked(const Waiter& w) const;    // a wildcard long poll of one queue
   std::chrono::steady_clock::time_point WakeAt(const Waiter& w, std::optional<Micros> earliest,

@@ -2,7 +2,9 @@
 // delivered before its delay ends, a long poll parked on it wakes when it does, and a bad
 // delayMs is a 400.
 #include <chrono>
+#include <future>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +12,8 @@
 
 namespace ordo::integration {
 namespace {
+
+using namespace std::chrono_literals;
 
 class BrokerDelayTest : public BrokerTest {};
 
@@ -47,6 +51,30 @@ TEST_F(BrokerDelayTest, BadDelayIs400) {
         "/api/v1/push", "{\"items\":[{\"queue\":" + JsonQuote(q) + ",\"delayMs\":" + delay + "}]}");
     EXPECT_TRUE(IsJsonError(r, 400)) << delay << " -> " << r.Describe();
   }
+}
+
+// The broker knows which partitions a push opened and lets a parked poll pop only those
+// (Broker::Choose). A delayed message opens its partition before it can be delivered: the pop
+// finds nothing there, and the poll must still wake when the delay ends, not at its timeout.
+TEST_F(BrokerDelayTest, DelayedPushToAQueueWithAParkedPollWakesItWhenTheDelayEnds) {
+  const std::string q = UniqueName("delay-parked");
+  PushOne(q, "{}");
+  ASSERT_EQ(Pop(q, "autoAck=true").Size("/messages"), 1u);  // the queue exists, and is empty
+  HttpClient poller(port(), 30s);
+  auto waiter = std::async(std::launch::async, [&] {
+    return poller.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=20000");
+  });
+  std::this_thread::sleep_for(300ms);  // the poll has found nothing and parked
+  const auto pushed_at = SteadyClock::now();
+  JsonDoc pushed = Push("[{\"queue\":" + JsonQuote(q) +
+                        ",\"transactionId\":\"later\",\"delayMs\":1000,\"payload\":{}}]");
+  ASSERT_EQ(pushed.String("/0/status"), "queued") << pushed.text();
+  ASSERT_EQ(waiter.wait_for(10s), std::future_status::ready) << "not woken when the delay ended";
+  HttpResponse r = waiter.get();
+  const auto waited_for = SteadyClock::now() - pushed_at;
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(JsonDoc(r.body).String("/messages/0/transactionId"), "later") << r.body;
+  EXPECT_GE(waited_for, 1000ms);
 }
 
 }  // namespace

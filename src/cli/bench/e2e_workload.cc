@@ -337,11 +337,10 @@ int RunE2e(const E2eOptions& o) {
       "e2e: {} messages delivered in {:.3f} s: {:.0f} msg/s (target {} msg/s; {} sent in "
       "{:.3f} s)\n",
       run.delivered_unique, secs, msg_per_s, o.rate, run.sent, produce_secs);
-  fmt::print(
-      "latency push to delivery (us{}): p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.0f}\n",
-      o.warmup_s > 0 ? fmt::format(", after a {} s warm-up", o.warmup_s) : std::string(),
-      h.Percentile(0.50), h.Percentile(0.90), h.Percentile(0.99), h.Percentile(0.999), h.max(),
-      h.Mean());
+  fmt::print("latency push to delivery (us{}): p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.0f}\n",
+             o.warmup_s > 0 ? fmt::format(", after a {} s warm-up", o.warmup_s) : std::string(),
+             h.Percentile(0.50), h.Percentile(0.90), h.Percentile(0.99), h.Percentile(0.999),
+             h.max(), h.Mean());
   fmt::print(
       "push latency (us): p50 {} p99 {} max {}; send lag behind schedule (us): p50 {} "
       "p99 {} max {}\n",

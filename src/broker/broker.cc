@@ -304,14 +304,10 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
         if (!a->retry_due && fits(*a) && n < partitions->size()) {
           ++n;
           a->retry_due = true;
+          NotePrefer(*a, *partitions);  // marked by this wake only: one wake's partitions
         }
       }
-    }
-    if (partitions != nullptr) {
       for (const auto& w : woken) NotePrefer(*w, *partitions);
-      for (const auto& a : qw.active) {
-        if (a->retry_due) NotePrefer(*a, *partitions);
-      }
     }
     for (const auto& w : woken) {
       if (w->queues.size() > 1) RemoveFromLists(w, queue);

@@ -17,6 +17,7 @@
 #   DRAIN_MESSAGES=1000000 messages filled into 100 partitions, then drained
 #   DRAIN_CONSUMERS=8      consumers of the drain
 #   E2E_RATE=1000          msg/s offered by the e2e producers
+#   E2E_WARMUP=0           seconds at the start of e2e left out of its latency figures
 #   PG_CEILING="50x1 2x1 2x8"  pg_ceiling runs as CONNECTIONSxPIPELINE; the first has push-100's
 #                          concurrency, the others what a pooled, pipelining client can get
 #   IDLE_SECONDS=60        length of the idle window
@@ -50,6 +51,7 @@ PG_CEILING_BIN=$BUILD_DIR/bench/pg_ceiling
 PG_CEILING_RUNS=${PG_CEILING:-50x1 2x1 2x8}
 DRAIN_CONSUMERS=${DRAIN_CONSUMERS:-8}
 E2E_RATE=${E2E_RATE:-1000}
+E2E_WARMUP=${E2E_WARMUP:-0}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 IDLE_POLLS=${IDLE_POLLS:-10}
 IDLE_SETTLE=${IDLE_SETTLE:-15}
@@ -205,7 +207,8 @@ for run in $(seq 1 "$RUNS"); do
   start_broker "$dir" "$db"
   checkpoint
   run_phase "e2e" "$dir/e2e.out" bench e2e --url "$URL" --queue bench-e2e --rate "$E2E_RATE" \
-    --duration "$DURATION" --partitions "$PARTITIONS" --consumers 10 --batch 10 --payload-bytes 100
+    --duration "$DURATION" --partitions "$PARTITIONS" --consumers 10 --batch 10 --payload-bytes 100 \
+    --warmup "$E2E_WARMUP"
   idle_phase "$db" bench-e2e
   stop_broker
 done

@@ -89,6 +89,8 @@ BEGIN
   -- ones (pass 0, when any are named), then among all (pass 1, unless p_prefer_only) while the
   -- pop has room for more partitions and messages. Extra candidates cover partitions that turn out to have nothing
   -- deliverable or are being taken by another pop.
+  -- Two texts of one query on purpose: with "p_prefer IS NULL OR p.name = ANY (p_prefer)" the
+  -- generic plan could not probe the (queue_pk, name) index for the named partitions alone.
   WHILE v_pass < v_passes LOOP
     IF v_pass = 0 THEN
       OPEN v_cur FOR

@@ -36,15 +36,14 @@ struct Broker::Waiter {
   // The queues this waiter reads: {req.queue}, or a namespace/task pop's matching queues (in the
   // order tried). It is parked under each of them.
   std::vector<std::string> queues;
-  bool active = false;                // an attempt is in flight (guarded by the broker's mu_)
-  bool retry_due = false;             // a wake marked that attempt (guarded by mu_)
-  uint64_t attempt_clock = 0;         // the wake clock when the attempt began (guarded by mu_)
+  bool active = false;         // an attempt is in flight (guarded by the broker's mu_)
+  bool retry_due = false;      // a wake marked that attempt (guarded by mu_)
+  uint64_t attempt_clock = 0;  // the wake clock when the attempt began (guarded by mu_)
   // Partitions the wakes since the last attempt opened, for its pop to look at first (guarded
   // by mu_; tracked polls only, at most kMaxPrefer, empty when a wake named more).
   std::vector<std::string> prefer;
   bool prefer_overflow = false;
   std::vector<std::string> held;      // open partitions this attempt looks at alone (mu_)
-  std::vector<std::string> read;      // what its prefer_only pop reads (mu_): the same, kept
   std::optional<QueueFilter> filter;  // namespace/task pop
   bool wait = true;                   // namespace/task pop without wait: one pass
   bool counted = false;               // counted in parked_ (guarded by the broker's mu_)
@@ -79,7 +78,6 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
     w->active = true;
     w->retry_due = false;
     w->attempt_clock = wake_clock_;
-    w->read.clear();
     std::vector<std::string> woken_for;
     woken_for.swap(w->prefer);
     const bool overflow = std::exchange(w->prefer_overflow, false);
@@ -88,7 +86,7 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
     Known& k = by_queue_[w->queues.front()].known[w->req.group];
     if (req != nullptr && Current(k) && !shutting_down_.load() &&
         SteadyClock::now() < w->deadline) {
-      park = Choose(w, k, req);
+      park = Choose(w, k, *req);
     } else if (req != nullptr && !overflow) {
       req->prefer = std::move(woken_for);
     }
@@ -99,14 +97,12 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
 }
 
 std::optional<SteadyClock::time_point> Broker::Choose(const std::shared_ptr<Waiter>& w, Known& k,
-                                                      PopRequest* req) {
+                                                      PopRequest& req) {
   // Every partition with something to deliver is among the open ones. The longest open that no
   // other attempt is looking at go to this one, as many as its pop may take.
   std::vector<std::pair<uint64_t, const std::string*>> free;
-  if (req != nullptr) {
-    for (const auto& [partition, clock] : k.open) {
-      if (k.held.count(partition) == 0) free.emplace_back(clock, &partition);
-    }
+  for (const auto& [partition, clock] : k.open) {
+    if (k.held.count(partition) == 0) free.emplace_back(clock, &partition);
   }
   if (free.empty()) return WakeAt(*w, k.next_event, false);
   const size_t n = std::min<size_t>(
@@ -114,12 +110,11 @@ std::optional<SteadyClock::time_point> Broker::Choose(const std::shared_ptr<Wait
   std::partial_sort(free.begin(), free.begin() + static_cast<ptrdiff_t>(n), free.end());
   for (size_t i = 0; i < n; ++i) {
     const std::string& p = *free[i].second;
-    req->prefer.push_back(p);
+    req.prefer.push_back(p);
     k.held[p] = w.get();
     w->held.push_back(p);
   }
-  req->prefer_only = true;
-  w->read = req->prefer;
+  req.prefer_only = true;
   return std::nullopt;
 }
 
@@ -152,7 +147,7 @@ void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
     auto it = k.open.find(m.partition);
     if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
   }
-  if (r.lease_expires_at > 0) {  // a new timed event: the lease may expire unacked
+  if (leased) {  // a new timed event: the lease may expire unacked
     k.next_event = k.next_event ? std::min(*k.next_event, r.lease_expires_at) : r.lease_expires_at;
   }
 }
@@ -163,15 +158,15 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
   QueueWaiters& qw = by_queue_[w->queues.front()];
   if (qw.whole_woken_at > w->attempt_clock) return;  // the whole queue changed while it ran
   Known& k = qw.known[w->req.group];
-  if (w->read.empty()) {
+  if (w->held.empty()) {
     std::erase_if(k.open, [&](const auto& e) { return e.second <= w->attempt_clock; });
     k.known = true;
     k.since = SteadyClock::now();
   } else {
-    // A prefer_only pop read only these: opened before it began, so committed before it read
-    // them, and nothing there now. The rest of the baseline stands as it was; the query adds
-    // what it knows (a delayed message pushed since, for one).
-    for (const std::string& p : w->read) {
+    // A prefer_only pop read only the partitions it held (still held until it parks): opened
+    // before it began, so committed before it read them, and nothing there now. The rest of the
+    // baseline stands as it was; the query adds what it knows (a delayed message pushed since).
+    for (const std::string& p : w->held) {
       auto it = k.open.find(p);
       if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
     }

@@ -208,8 +208,8 @@ class Broker {
   struct Known {
     bool known = false;  // a baseline stands
     std::chrono::steady_clock::time_point since;
-    std::optional<Micros> next_event;                // earliest timed event after the baseline
-    std::unordered_map<std::string, uint64_t> open;  // partition -> wake clock that opened it
+    std::optional<Micros> next_event;                     // earliest timed event after the baseline
+    std::unordered_map<std::string, uint64_t> open;       // partition -> wake clock that opened it
     std::unordered_map<std::string, const Waiter*> held;  // open ones an attempt looks at
   };
   static constexpr std::chrono::seconds kKnownFor{1};
@@ -218,7 +218,7 @@ class Broker {
   // attempt holds, as many as its pop may claim (prefer_only), or, when there are none, a
   // wake-up time: the poll parks without asking the store. REQUIRES: mu_ held.
   std::optional<std::chrono::steady_clock::time_point> Choose(const std::shared_ptr<Waiter>& w,
-                                                              Known& k, PopRequest* req);
+                                                              Known& k, PopRequest& req);
   bool Current(const Known& k) const;  // a baseline under kKnownFor old, no timed event due
   void Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r);
   // A pop and the next-timed-event query found nothing: a new baseline, or, after a prefer_only

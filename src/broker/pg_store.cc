@@ -39,6 +39,13 @@ using Params = std::vector<std::optional<std::string>>;
 namespace {
 
 constexpr Micros kMicrosPerSecond = 1'000'000;
+
+// `{a,b,...}`: a text[] parameter.
+std::string TextArray(const std::vector<std::string>& values) {
+  ArrayLiteral a;
+  for (const std::string& v : values) a.Add(v);
+  return a.Take();
+}
 // One statement carries at most this many items; a bigger backlog goes out as several.
 constexpr size_t kMaxItemsPerStatement = 10000;
 // SQLSTATEs retried transparently: serialization failure, deadlock detected.
@@ -216,9 +223,7 @@ struct PgStore::Loop {
   std::optional<std::string> LeasePartitions(const std::string& lease_id) const {
     auto it = leases.find(lease_id);
     if (it == leases.end()) return std::nullopt;
-    ArrayLiteral ids;
-    for (const std::string& id : it->second) ids.Add(id);
-    return ids.Take();
+    return TextArray(it->second);
   }
 
   struct PushCall {
@@ -548,11 +553,10 @@ struct PgStore::Loop {
       }
     }
     if (notify_pending.empty() || notify_in_flight) return;
-    ArrayLiteral names;
-    for (const std::string& q : notify_pending) names.Add(q);
+    std::string names = TextArray(notify_pending);
     notify_pending.clear();
     notify_in_flight = true;
-    Exec(sql::kNotify, std::make_shared<const Params>(Params{names.Take()}),
+    Exec(sql::kNotify, std::make_shared<const Params>(Params{std::move(names)}),
          [this](Result<ResultPtr> r) {
            notify_in_flight = false;
            if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
@@ -842,11 +846,7 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   std::optional<std::string> lease_id;
   if (!req.auto_ack) lease_id = NewUuidV4();
   std::optional<std::string> prefer;
-  if (!req.prefer.empty()) {
-    ArrayLiteral names;
-    for (const std::string& p : req.prefer) names.Add(p);
-    prefer = names.Take();
-  }
+  if (!req.prefer.empty()) prefer = TextArray(req.prefer);
   Params args = {req.queue,
                  req.partition,
                  req.group,

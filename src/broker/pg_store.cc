@@ -177,12 +177,17 @@ struct AckArrays {
 
 struct PgStore::Loop {
   Loop(const StoreOptions& o, std::vector<std::pair<std::string, std::string>> p)
-      : options(o), clock(o.clock), params(std::move(p)), work(asio::make_work_guard(io)) {}
+      : options(o),
+        clock(o.clock),
+        params(std::move(p)),
+        io(o.pg_loop != nullptr ? *o.pg_loop : own_io),
+        work(asio::make_work_guard(io)) {}
 
   StoreOptions options;
   Clock clock;
   std::vector<std::pair<std::string, std::string>> params;
-  asio::io_context io{1};
+  asio::io_context own_io{1};
+  asio::io_context& io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
   std::atomic<size_t> pending{0};  // accepted operations not yet completed (any thread)
@@ -687,7 +692,7 @@ Status PgStore::Open() {
   if (listen) engine->slots.back().listen = true;
   std::future<Status> ready = engine->first_ready.get_future();
   Loop* e = engine.get();
-  engine->thread = std::thread([e] { e->io.run(); });
+  if (options_.pg_loop == nullptr) engine->thread = std::thread([e] { e->io.run(); });
   asio::post(engine->io, [e] {
     for (size_t i = 0; i < e->slots.size(); ++i) e->Connect(i);
     e->StartKeepalive();
@@ -730,13 +735,17 @@ void PgStore::Close() {
     }
     if (e->keepalive) e->keepalive->cancel();
     if (e->push_stall_timer) e->push_stall_timer->cancel();
-    drained.set_value();
+    // The handlers the closes and cancels just queued run before this one: after it, nothing
+    // on the loop refers to the engine (which matters when the loop is the caller's).
+    asio::post(e->io, [&drained] { drained.set_value(); });
   };
   asio::post(e->io, [&check] { check(); });
   drained.get_future().wait();
   e->work.reset();
-  e->io.stop();
-  if (e->thread.joinable()) e->thread.join();
+  if (e->thread.joinable()) {
+    e->io.stop();
+    e->thread.join();
+  }
   engine_.reset();
 }
 

@@ -1,9 +1,10 @@
 // PgStore: the PostgreSQL engine behind the Store interface.
 //
-// The engine runs its own Asio event loop (one thread) holding a small pool of libpq connections
-// in pipeline mode (db::pg::Pipeline) and one LISTEN connection. No thread ever waits on the
-// database: calls from the HTTP loops are posted to the engine loop, sent without blocking, and
-// completed from the socket's readiness.
+// The engine holds a small pool of libpq connections in pipeline mode (db::pg::Pipeline) and one
+// LISTEN connection on one Asio event loop: the caller's (StoreOptions::pg_loop; `ordo serve`
+// gives it its first HTTP loop, so a request and its statements are served by one thread) or a
+// thread and loop of its own (the tests). No thread ever waits on the database: calls are posted
+// to the engine loop, sent without blocking, and completed from the socket's readiness.
 //
 // Group commit: every push (and every ack) that reaches the engine loop before it next runs its
 // flush becomes part of ONE statement with array parameters (ordo.push / ordo.ack), so many HTTP
@@ -92,7 +93,7 @@ class PgStore final : public Store {
                 Completion<std::vector<QueueSummary>> done) override;
 
  private:
-  struct Loop;  // the engine loop's state; touched on its thread only
+  struct Loop;  // the engine's state; touched on its event loop only
   std::string url_;
   StoreOptions options_;
   std::function<void(const std::string&)> on_change_;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include "broker/browse.h"
@@ -71,6 +72,10 @@ struct StoreOptions {
   int64_t pg_statement_timeout_ms = 30000;
   int64_t pg_keepalive_s = 30;  // a ping on an idle connection this often; 0: never
   int64_t pg_connect_timeout_s = 10;
+  // The event loop the engine's connections live on; null: a thread and loop of its own. A
+  // caller's loop must be run (by some thread) while Open() and Close() block, and the
+  // engine's work then shares that thread with the caller's.
+  boost::asio::io_context* pg_loop = nullptr;
 };
 
 class Store {

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -23,6 +24,28 @@
 namespace ordo::cli {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Runs `work` while a helper thread runs `loop`, for the blocking start-up and shutdown steps
+// whose work happens on that loop (the PostgreSQL engine's connections) before `loop` is served
+// by RunServe or after it has stopped.
+Status WhileLoopRuns(asio::io_context& loop, const std::function<Status()>& work) {
+  loop.restart();
+  auto guard = asio::make_work_guard(loop);
+  std::thread runner([&loop] {
+    net::SetCurrentLoop(loop.get_executor());
+    loop.run();
+  });
+  Status s = work();
+  guard.reset();
+  loop.stop();
+  runner.join();
+  loop.restart();
+  return s;
+}
+
+}  // namespace
 
 std::string ServeConfig::DatabaseUrl() const {
   auto env = [](const char* name) -> std::string {
@@ -149,7 +172,17 @@ int RunServe(const ServeConfig& c) {
     fprintf(stderr, "ordo: %s\n", error.c_str());
     return 2;
   }
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::io_context*> loop_ptrs;
+  for (int i = 0; i < c.threads; ++i) {
+    loops.push_back(std::make_unique<asio::io_context>(1));
+    loop_ptrs.push_back(loops.back().get());
+  }
+  // The PostgreSQL engine's connections live on the first event loop: a request and the
+  // statement that serves it are handled by one thread, with no hand-over in between.
+  asio::io_context& main_loop = *loops.front();
   broker::StoreOptions store_options;
+  store_options.pg_loop = &main_loop;
   store_options.max_pending = static_cast<size_t>(c.max_pending);
   store_options.pg_connections = c.db_connections;
   store_options.pg_max_connections = c.db_max_connections;
@@ -161,17 +194,11 @@ int RunServe(const ServeConfig& c) {
     return 2;
   }
   std::unique_ptr<broker::Store> store = std::move(made).value();
-  if (Status s = store->Open(); !s.ok()) {
+  if (Status s = WhileLoopRuns(main_loop, [&] { return store->Open(); }); !s.ok()) {
     spdlog::error("cannot open the database: {}", s.message());
     return 1;
   }
 
-  std::vector<std::unique_ptr<asio::io_context>> loops;
-  std::vector<asio::io_context*> loop_ptrs;
-  for (int i = 0; i < c.threads; ++i) {
-    loops.push_back(std::make_unique<asio::io_context>(1));
-    loop_ptrs.push_back(loops.back().get());
-  }
   broker::BrokerOptions broker_options;
   // The key comes from the environment only: a command line is visible to every local user.
   if (const char* key = std::getenv("ORDO_ENCRYPTION_KEY"); key != nullptr && *key != '\0') {
@@ -206,7 +233,10 @@ int RunServe(const ServeConfig& c) {
                          });
   if (Status s = server.Listen(); !s.ok()) {
     spdlog::error("{}", s.message());
-    store->Close();
+    WhileLoopRuns(main_loop, [&] {
+      store->Close();
+      return Status::Ok();
+    });
     return 1;
   }
   spdlog::info("Ordo {} serving http://{}:{} on {} ({} thread{})", ORDO_VERSION, c.host,
@@ -218,7 +248,6 @@ int RunServe(const ServeConfig& c) {
 
   // Shutdown (semantics.md): stop accepting, answer parked long polls, let in-flight requests
   // finish up to the deadline, close idle connections, then stop the loops and close the store.
-  asio::io_context& main_loop = *loops.front();
   asio::signal_set signals(main_loop, SIGINT, SIGTERM);
   asio::steady_timer drain_timer(main_loop);
   auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
@@ -269,8 +298,12 @@ int RunServe(const ServeConfig& c) {
   net::SetCurrentLoop(main_loop.get_executor());
   main_loop.run();
   for (auto& w : workers) w.join();
-  broker.StopStats(std::chrono::seconds(5));
-  store->Close();
+  // The last flow counters and the engine's drain need the first loop again.
+  WhileLoopRuns(main_loop, [&] {
+    broker.StopStats(std::chrono::seconds(5));
+    store->Close();
+    return Status::Ok();
+  });
   spdlog::info("stopped");
   return 0;
 }

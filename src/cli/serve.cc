@@ -25,28 +25,6 @@ namespace ordo::cli {
 
 namespace asio = boost::asio;
 
-namespace {
-
-// Runs `work` while a helper thread runs `loop`, for the blocking start-up and shutdown steps
-// whose work happens on that loop (the PostgreSQL engine's connections) before `loop` is served
-// by RunServe or after it has stopped.
-Status WhileLoopRuns(asio::io_context& loop, const std::function<Status()>& work) {
-  loop.restart();
-  auto guard = asio::make_work_guard(loop);
-  std::thread runner([&loop] {
-    net::SetCurrentLoop(loop.get_executor());
-    loop.run();
-  });
-  Status s = work();
-  guard.reset();
-  loop.stop();
-  runner.join();
-  loop.restart();
-  return s;
-}
-
-}  // namespace
-
 std::string ServeConfig::DatabaseUrl() const {
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
@@ -194,7 +172,7 @@ int RunServe(const ServeConfig& c) {
     return 2;
   }
   std::unique_ptr<broker::Store> store = std::move(made).value();
-  if (Status s = WhileLoopRuns(main_loop, [&] { return store->Open(); }); !s.ok()) {
+  if (Status s = net::WhileLoopRuns(main_loop, [&] { return store->Open(); }); !s.ok()) {
     spdlog::error("cannot open the database: {}", s.message());
     return 1;
   }
@@ -233,7 +211,7 @@ int RunServe(const ServeConfig& c) {
                          });
   if (Status s = server.Listen(); !s.ok()) {
     spdlog::error("{}", s.message());
-    WhileLoopRuns(main_loop, [&] {
+    net::WhileLoopRuns(main_loop, [&] {
       store->Close();
       return Status::Ok();
     });
@@ -299,7 +277,7 @@ int RunServe(const ServeConfig& c) {
   main_loop.run();
   for (auto& w : workers) w.join();
   // The last flow counters and the engine's drain need the first loop again.
-  WhileLoopRuns(main_loop, [&] {
+  net::WhileLoopRuns(main_loop, [&] {
     broker.StopStats(std::chrono::seconds(5));
     store->Close();
     return Status::Ok();

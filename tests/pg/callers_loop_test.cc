@@ -18,6 +18,7 @@
 
 #include "broker/store.h"
 #include "broker/types.h"
+#include "net/current_loop.h"
 #include "pg_test_env.h"
 
 namespace ordo::pg_test {
@@ -35,19 +36,6 @@ size_t ThreadCount() {
     closedir(d);
   }
   return n;
-}
-
-// Runs `work` on this thread while a helper thread runs `loop`.
-Status WithLoopRunning(asio::io_context& loop, const std::function<Status()>& work) {
-  loop.restart();
-  auto guard = asio::make_work_guard(loop);
-  std::thread runner([&loop] { loop.run(); });
-  Status s = work();
-  guard.reset();
-  loop.stop();
-  runner.join();
-  loop.restart();
-  return s;
 }
 
 // Starts `op` with the loop's executor and runs the loop on this thread until its completion
@@ -70,7 +58,9 @@ std::optional<Result<T>> Drive(
     if (loop.stopped()) loop.restart();
   }
   EXPECT_FALSE(inline_call) << "a completion must be posted, not run inside the call";
-  if (out) EXPECT_EQ(ran_on, std::this_thread::get_id());
+  if (out) {
+    EXPECT_EQ(ran_on, std::this_thread::get_id());
+  }
   return out;
 }
 
@@ -83,7 +73,7 @@ TEST_F(PgTest, TheEngineOnTheCallersLoopAddsNoThreadAndCompletesOnIt) {
   std::unique_ptr<broker::Store> store = std::move(made).value();
 
   const size_t threads_before = ThreadCount();
-  Status opened = WithLoopRunning(loop, [&] { return store->Open(); });
+  Status opened = net::WhileLoopRuns(loop, [&] { return store->Open(); });
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_EQ(ThreadCount(), threads_before) << "the engine must not start a thread of its own";
 
@@ -120,7 +110,7 @@ TEST_F(PgTest, TheEngineOnTheCallersLoopAddsNoThreadAndCompletesOnIt) {
   item.transaction_id = "tx-2";
   store->Push(loop.get_executor(), {item},
               [&](Result<std::vector<broker::PushOutcome>> r) { late = std::move(r); });
-  WithLoopRunning(loop, [&] {
+  net::WhileLoopRuns(loop, [&] {
     store->Close();
     return Status::Ok();
   });

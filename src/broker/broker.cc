@@ -143,10 +143,7 @@ void Broker::Delivered(const std::shared_ptr<Waiter>& w, const PopResult& r) {
   // an autoAck pop that filled its batch may have left messages behind, so those stay open.
   const bool leased = r.lease_expires_at > 0;
   if (!leased && static_cast<int64_t>(r.messages.size()) >= w->req.batch) return;
-  for (const Message& m : r.messages) {
-    auto it = k.open.find(m.partition);
-    if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
-  }
+  for (const Message& m : r.messages) k.CloseIfOpenedBefore(m.partition, w->attempt_clock);
   if (leased) {  // a new timed event: the lease may expire unacked
     k.next_event = k.next_event ? std::min(*k.next_event, r.lease_expires_at) : r.lease_expires_at;
   }
@@ -166,10 +163,7 @@ void Broker::FoundNothing(const std::shared_ptr<Waiter>& w, std::optional<Micros
     // A prefer_only pop read only the partitions it held (still held until it parks): opened
     // before it began, so committed before it read them, and nothing there now. The rest of the
     // baseline stands as it was; the query adds what it knows (a delayed message pushed since).
-    for (const std::string& p : w->held) {
-      auto it = k.open.find(p);
-      if (it != k.open.end() && it->second <= w->attempt_clock) k.open.erase(it);
-    }
+    for (const std::string& p : w->held) k.CloseIfOpenedBefore(p, w->attempt_clock);
   }
   // A lease that a pop of this process took may be newer than the query's snapshot: keep the
   // earlier of the two while it is still ahead (a stale one only wakes a poll early).

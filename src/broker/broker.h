@@ -211,6 +211,12 @@ class Broker {
     std::optional<Micros> next_event;                     // earliest timed event after the baseline
     std::unordered_map<std::string, uint64_t> open;       // partition -> wake clock that opened it
     std::unordered_map<std::string, const Waiter*> held;  // open ones an attempt looks at
+    // Closes `partition` if a wake before `clock` opened it: what an attempt begun at `clock`
+    // read there is all it had.
+    void CloseIfOpenedBefore(const std::string& partition, uint64_t clock) {
+      auto it = open.find(partition);
+      if (it != open.end() && it->second <= clock) open.erase(it);
+    }
   };
   static constexpr std::chrono::seconds kKnownFor{1};
   static constexpr size_t kMaxOpen = 4096;  // more open partitions: forget the baseline

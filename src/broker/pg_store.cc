@@ -39,13 +39,6 @@ using Params = std::vector<std::optional<std::string>>;
 namespace {
 
 constexpr Micros kMicrosPerSecond = 1'000'000;
-
-// `{a,b,...}`: a text[] parameter.
-std::string TextArray(const std::vector<std::string>& values) {
-  ArrayLiteral a;
-  for (const std::string& v : values) a.Add(v);
-  return a.Take();
-}
 // One statement carries at most this many items; a bigger backlog goes out as several.
 constexpr size_t kMaxItemsPerStatement = 10000;
 // SQLSTATEs retried transparently: serialization failure, deadlock detected.
@@ -54,6 +47,13 @@ constexpr int kMaxRetries = 3;
 // their shared transaction failed (sent again on their own).
 bool Retryable(const std::string& sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == db::pg::kRolledBackWithOthers;
+}
+
+// `{a,b,...}`: a text[] parameter.
+std::string TextArray(const std::vector<std::string>& values) {
+  ArrayLiteral a;
+  for (const std::string& v : values) a.Add(v);
+  return a.Take();
 }
 
 std::optional<std::string> OptInt(const std::optional<int64_t>& v) {

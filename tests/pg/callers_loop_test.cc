@@ -13,7 +13,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "broker/store.h"
@@ -45,13 +44,12 @@ std::optional<Result<T>> Drive(
     asio::io_context& loop,
     const std::function<void(broker::Executor, broker::Completion<T>)>& op) {
   std::optional<Result<T>> out;
-  bool inline_call = true;
   std::thread::id ran_on;
   op(loop.get_executor(), [&](Result<T> r) {
     ran_on = std::this_thread::get_id();
     out = std::move(r);
   });
-  inline_call = out.has_value();
+  const bool inline_call = out.has_value();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!out && std::chrono::steady_clock::now() < deadline) {
     loop.run_one_for(std::chrono::milliseconds(100));

@@ -256,6 +256,7 @@ struct PgStore::Loop {
       c.listen_channel = "ordo_push";
     } else {
       c.statements.assign(std::begin(sql::kAll), std::end(sql::kAll));
+      if (options.pg_lazy_consumer_commits) c.lazy_commit_statement = sql::kLazyCommit.name;
     }
     return c;
   }
@@ -384,7 +385,8 @@ struct PgStore::Loop {
         done(std::move(r), state);
       };
       // A retry goes alone: it cannot be rolled back by another statement again.
-      if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0)) {
+      if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0,
+                               st.lazy_commit && attempt == 0)) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }
@@ -870,9 +872,10 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
                  std::string(req.prefer_only ? "true" : "false")};
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
-                     queue = req.queue, lease_id = std::move(lease_id)]() mutable {
-    e->Single<PopResult>(sql::kPop, std::move(args), std::move(ex), std::move(done),
-                         [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
+                     queue = req.queue, lease_id = std::move(lease_id),
+                     auto_ack = req.auto_ack]() mutable {
+    e->Single<PopResult>(auto_ack ? sql::kPopAutoAck : sql::kPop, std::move(args), std::move(ex),
+                         std::move(done), [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
                            if (r.size() == 0) return Status::Internal("pop returned no row");
                            PopResult out;
                            int kind = static_cast<int>(r.Int(0, 0));

@@ -72,6 +72,10 @@ struct StoreOptions {
   int64_t pg_statement_timeout_ms = 30000;
   int64_t pg_keepalive_s = 30;  // a ping on an idle connection this often; 0: never
   int64_t pg_connect_timeout_s = 10;
+  // Pops (not autoAck), acks and NOTIFYs commit without waiting for the WAL flush: a database
+  // crash may forget the last few hundred ms of them, and their messages are delivered again.
+  // Pushes, autoAck pops and transactions always wait. See docs/decisions.md.
+  bool pg_lazy_consumer_commits = true;
   // The event loop the engine's connections live on; null: a thread and loop of its own. A
   // caller's loop must be run (by some thread) while Open() and Close() block, and the
   // engine's work then shares that thread with the caller's.

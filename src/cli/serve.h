@@ -31,6 +31,7 @@ struct ServeConfig {
   int db_max_connections = 10;
   int64_t db_statement_timeout_ms = 30000;
   int64_t db_keepalive_s = 30;
+  std::string db_consumer_commit = "lazy";
   std::string cors_origin = "*";
   std::string log_level = "info";
   std::string log_format = "text";

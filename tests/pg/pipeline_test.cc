@@ -2,7 +2,8 @@
 // statement in the middle of a pipeline fails only its own Send, statement_timeout surfaces as
 // SQLSTATE 57014 / kUnavailable without breaking the connection, and shareable Sends made while
 // earlier work is in flight commit as one transaction (a failure there rolls back the others,
-// which say so with kRolledBackWithOthers).
+// which say so with kRolledBackWithOthers). Lazy-commit Sends run in transactions of their own
+// kind with synchronous_commit off; durable ones never share them.
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ const db::pg::PreparedStatement kStatements[] = {
     {"slow", "SELECT pg_sleep($1::float8)"},
     {"xid", "SELECT txid_current()::text", /*shareable=*/true},
     {"bad_shared", "SELECT 1/0", /*shareable=*/true},
+    // The commit mode of the statement's transaction, and the transaction.
+    {"mode", "SELECT current_setting('synchronous_commit') || ' ' || txid_current()",
+     /*shareable=*/true},
+    {"lazy", "SELECT set_config('synchronous_commit', 'off', true)"},
 };
 
 // One Send's outcome, filled by its callback.
@@ -63,8 +68,10 @@ class PipelineTest : public PgTest {
   }
 
   // Connects with the test database URL plus `extra` libpq parameters and prepares kStatements.
-  ::testing::AssertionResult Connect(std::vector<std::pair<std::string, std::string>> extra = {}) {
+  ::testing::AssertionResult Connect(std::vector<std::pair<std::string, std::string>> extra = {},
+                                     const char* lazy_commit_statement = "lazy") {
     db::pg::ConnectOptions options;
+    options.lazy_commit_statement = lazy_commit_statement;
     options.params = {{"application_name", "ordo-pg-tests"}, {"dbname", Env().url}};
     for (auto& p : extra) options.params.push_back(std::move(p));
     options.statements.assign(std::begin(kStatements), std::end(kStatements));
@@ -92,7 +99,7 @@ class PipelineTest : public PgTest {
 
   std::shared_ptr<Answer> Send(const char* statement,
                                std::vector<std::optional<std::string>> params,
-                               bool shareable = false) {
+                               bool shareable = false, bool lazy = false) {
     auto answer = std::make_shared<Answer>();
     bool sent = pipeline_->Send(
         statement, params,
@@ -103,7 +110,7 @@ class PipelineTest : public PgTest {
           answer->at = SteadyClock::now();
           answer->done = true;
         },
-        shareable);
+        shareable, lazy);
     if (!sent) {
       ADD_FAILURE() << "Send(" << statement << ") refused: the pipeline is not ready or full";
       answer->done = true;
@@ -231,6 +238,57 @@ TEST_F(PipelineTest, AFailureInASharedTransactionRollsBackTheOthersWhichSaySo) {
   auto later = Send("xid", {}, true);
   ASSERT_TRUE(RunUntil([&] { return later->done; }, 10s));
   EXPECT_TRUE(later->result.ok()) << later->Describe();
+}
+
+// "off 1234" -> "off".
+std::string ModeOf(const Answer& a) { return a.Value().substr(0, a.Value().find(' ')); }
+std::string TxnOf(const Answer& a) { return a.Value().substr(a.Value().find(' ') + 1); }
+
+TEST_F(PipelineTest, LazyCommitSendsSkipTheFlushWaitAndNeverShareWithDurableOnes) {
+  ASSERT_TRUE(Connect());
+  // Alone: a lazy Send's transaction commits with synchronous_commit off; the next transaction
+  // is back to the server's setting.
+  auto lazy_alone = Send("mode", {}, /*shareable=*/true, /*lazy=*/true);
+  auto durable_alone = Send("mode", {}, /*shareable=*/false);
+  ASSERT_TRUE(RunUntil([&] { return lazy_alone->done && durable_alone->done; }, 10s));
+  ASSERT_TRUE(lazy_alone->result.ok()) << lazy_alone->Describe();
+  ASSERT_TRUE(durable_alone->result.ok()) << durable_alone->Describe();
+  EXPECT_EQ(ModeOf(*lazy_alone), "off");
+  EXPECT_EQ(ModeOf(*durable_alone), "on") << "the lazy setting outlived its transaction";
+
+  // Behind a slow statement: two lazy Sends share a transaction; a durable shareable Send does
+  // not join it (it would commit without waiting), and a lazy one after it opens another.
+  auto slow = Send("slow", {"0.2"});
+  auto a = Send("mode", {}, true, /*lazy=*/true);
+  auto b = Send("mode", {}, true, /*lazy=*/true);
+  auto durable = Send("mode", {}, true, /*lazy=*/false);
+  auto d = Send("mode", {}, true, /*lazy=*/true);
+  ASSERT_TRUE(
+      RunUntil([&] { return slow->done && a->done && b->done && durable->done && d->done; }, 10s));
+  for (const auto& x : {slow, a, b, durable, d}) ASSERT_TRUE(x->result.ok()) << x->Describe();
+  EXPECT_EQ(ModeOf(*a), "off");
+  EXPECT_EQ(ModeOf(*b), "off");
+  EXPECT_EQ(TxnOf(*a), TxnOf(*b)) << "two lazy Sends behind earlier work did not share";
+  EXPECT_EQ(ModeOf(*durable), "on");
+  EXPECT_NE(TxnOf(*durable), TxnOf(*a));
+  EXPECT_EQ(ModeOf(*d), "off");
+  EXPECT_NE(TxnOf(*d), TxnOf(*durable));
+  EXPECT_EQ(pipeline_->in_flight(), 0u) << "the internal statement was not accounted for";
+
+  // A failing lazy Send alone reports its own error, not the internal statement's rollback.
+  auto failing = Send("bad_shared", {}, true, /*lazy=*/true);
+  ASSERT_TRUE(RunUntil([&] { return failing->done; }, 10s));
+  ASSERT_FALSE(failing->result.ok());
+  EXPECT_EQ(failing->sqlstate, "22012") << failing->Describe();
+  EXPECT_FALSE(lost_.has_value());
+}
+
+TEST_F(PipelineTest, WithoutALazyCommitStatementEveryCommitWaits) {
+  ASSERT_TRUE(Connect({}, /*lazy_commit_statement=*/nullptr));
+  auto asked = Send("mode", {}, true, /*lazy=*/true);
+  ASSERT_TRUE(RunUntil([&] { return asked->done; }, 10s));
+  ASSERT_TRUE(asked->result.ok()) << asked->Describe();
+  EXPECT_EQ(ModeOf(*asked), "on");
 }
 
 }  // namespace

@@ -115,32 +115,39 @@ void Pipeline::OnConnected() {
 }
 
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-                    SendDone done, bool shareable) {
-  if (state_ != State::kReady || statements_in_flight_ >= options_.max_in_flight) return false;
+                    SendDone done, bool shareable, bool lazy_commit) {
+  lazy_commit = lazy_commit && options_.lazy_commit_statement != nullptr;
+  if (state_ != State::kReady || statements_in_flight_ + 2 > options_.max_in_flight) return false;
   InFlight* open = !in_flight_.empty() && in_flight_.back().open ? &in_flight_.back() : nullptr;
-  bool join = shareable && open != nullptr && open->statements.size() < kMaxShared;
+  bool join = shareable && open != nullptr && open->lazy == lazy_commit &&
+              open->statements.size() < kMaxShared;
   // A statement that may not join goes after the open transaction's Sync.
   if (open != nullptr && !join && !Seal(*open)) return false;
+  // A new lazy transaction starts by turning off synchronous_commit for itself.
+  bool lazy_first = !join && lazy_commit;
+  if (lazy_first && PQsendQueryPrepared(conn_, options_.lazy_commit_statement, 0, nullptr, nullptr,
+                                        nullptr, 0) != 1) {
+    return SendFailed();
+  }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   if (PQsendQueryPrepared(conn_, statement, static_cast<int>(values.size()), values.data(), nullptr,
                           nullptr, 0) != 1) {
     // The connection is unusable; the caller keeps `done` and may go elsewhere.
-    Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
-    boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
-    return false;
+    return SendFailed();
   }
   if (!join) {
     // Alone, or the first of a shared transaction when earlier work is still out: its Sync waits
     // for that work to complete (CompleteFront), so later shareable statements can join.
+    bool open_now = shareable && !in_flight_.empty();
+    if (!open_now && PQpipelineSync(conn_) != 1) return SendFailed();
     in_flight_.emplace_back();
-    in_flight_.back().open = shareable && in_flight_.size() > 1;
-    if (!in_flight_.back().open && PQpipelineSync(conn_) != 1) {
-      in_flight_.pop_back();
-      Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
-      boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
-      return false;
+    in_flight_.back().open = open_now;
+    in_flight_.back().lazy = lazy_commit;
+    if (lazy_first) {
+      in_flight_.back().statements.emplace_back([](Result<ResultPtr>, const std::string&) {});
+      ++statements_in_flight_;
     }
   }
   InFlight& txn = in_flight_.back();
@@ -151,15 +158,19 @@ bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::
   return true;
 }
 
+// The connection broke while sending: everything in flight fails once the stack unwinds (the
+// caller of Send keeps its callback and may go elsewhere).
+bool Pipeline::SendFailed() {
+  Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
+  boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
+  return false;
+}
+
 // Ends an open transaction: its Sync goes on the wire. false when the connection broke.
 bool Pipeline::Seal(InFlight& txn) {
   if (!txn.open) return true;
   txn.open = false;
-  if (PQpipelineSync(conn_) != 1) {
-    Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
-    boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
-    return false;
-  }
+  if (PQpipelineSync(conn_) != 1) return SendFailed();
   Flush();
   return true;
 }

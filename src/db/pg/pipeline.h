@@ -57,7 +57,15 @@ struct PreparedStatement {
   const char* sql;
   // May share a transaction with other shareable statements (see above).
   bool shareable = false;
+  // May commit without waiting for its WAL flush (see Send).
+  bool lazy_commit = false;
 };
+
+// The same prepared statement, committed with a WAL-flush wait.
+constexpr PreparedStatement Durable(PreparedStatement s) {
+  s.lazy_commit = false;
+  return s;
+}
 
 struct ConnectOptions {
   // libpq keyword/value pairs, in order (later ones win); a "dbname" holding a URL is expanded.
@@ -66,6 +74,9 @@ struct ConnectOptions {
   size_t max_in_flight = 256;                 // Sends waiting for results on this connection
   bool listen = false;                        // a LISTEN connection: no pipeline, notifications
   std::string listen_channel;
+  // A statement among `statements` that turns off synchronous_commit for the rest of its
+  // transaction; run first in each lazy-commit transaction. Null: every commit waits.
+  const char* lazy_commit_statement = nullptr;
 };
 
 class Pipeline : public std::enable_shared_from_this<Pipeline> {
@@ -81,9 +92,13 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
 
   // Sends `statement` with text parameters (nullopt is NULL). false (and `done` not called) when
   // the connection is not ready or its in-flight FIFO is full. `shareable`: may join an open
-  // transaction (see above).
+  // transaction (see above). `lazy_commit`: the transaction may commit without waiting for its
+  // WAL flush (synchronous_commit off); only statements whose loss in a server crash is
+  // harmless may ask, and lazy and durable statements never share a transaction. Nothing of a
+  // lazy commit is lost unless the server crashes before its WAL writer flushed it (within
+  // 3 x wal_writer_delay), and then only if no later durable commit flushed past it.
   bool Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-            SendDone done, bool shareable = false);
+            SendDone done, bool shareable = false, bool lazy_commit = false);
 
   // Statements in one shared transaction at most.
   static constexpr size_t kMaxShared = 16;
@@ -118,6 +133,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
     std::vector<Statement> statements;
     size_t current = 0;  // the statement whose results arrive now
     bool open = false;   // no Sync yet: shareable statements may still join
+    bool lazy = false;   // commits without waiting for its WAL flush
   };
 
   void PollConnect(PostgresPollingStatusType polling);
@@ -130,6 +146,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   void CompleteFront();
   void Complete(InFlight& txn);
   bool Seal(InFlight& txn);
+  bool SendFailed();
   void OnConnected();
   void Fail(const Status& why);
 

@@ -46,7 +46,9 @@ inline constexpr PreparedStatement kPop{
     "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"
     " transaction_id, trace_id, payload, created_at, retry_count"
     " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12)",
-    /*shareable=*/true};
+    /*shareable=*/true, /*lazy_commit=*/true};
+// An autoAck pop moves the position as it reads (at-most-once): its commit waits for the flush.
+inline constexpr PreparedStatement kPopAutoAck = Durable(kPop);
 
 // Parallel arrays: $1 transaction ids $2 partition ids $3 lease ids $4 statuses (0 completed,
 // 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now.
@@ -55,7 +57,7 @@ inline constexpr PreparedStatement kAck{
     "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
     " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
     " $7)",
-    /*shareable=*/true};
+    /*shareable=*/true, /*lazy_commit=*/true};
 
 // $1 lease id $2 seconds $3 now $4 ids of the partitions under the lease (NULL: not known).
 inline constexpr PreparedStatement kExtendLease{
@@ -116,7 +118,12 @@ inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 // one transaction waits for the lock).
 inline constexpr PreparedStatement kNotify{
     "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q",
-    /*shareable=*/true};
+    /*shareable=*/true, /*lazy_commit=*/true};
+
+// Run first in a transaction of lazy-commit statements (pops without autoAck, acks, NOTIFYs):
+// its commit does not wait for the WAL flush. See docs/decisions.md, "Lazy consumer commits".
+inline constexpr PreparedStatement kLazyCommit{
+    "lazy_commit", "SELECT set_config('synchronous_commit', 'off', true)"};
 
 // ---- transactions ----
 // One transaction call as one statement (ordo.transact, migration 002). Push items over all push
@@ -328,6 +335,9 @@ inline constexpr PreparedStatement kOverview{
     " LEFT JOIN ordo.cursors c ON c.partition_pk = p.pk AND c.group_name = $1::text"
     " WHERE $3::text IS NULL OR q.name = $3::text"
     " ORDER BY q.name, p.name"};
+// What a push, an autoAck pop or a transaction call answered must survive a server crash.
+static_assert(!kPush.lazy_commit && !kPopAutoAck.lazy_commit && !kTransact.lazy_commit);
+
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,
     kPush,
@@ -339,6 +349,7 @@ inline constexpr PreparedStatement kAll[] = {
     kPartitionStats,
     kPing,
     kNotify,
+    kLazyCommit,
     kNextTimedEvent,
     kSelectQueuesByLabel,
     // ---- transactions ----

@@ -14,7 +14,8 @@
 // connection's rate of small writes under synchronous_commit=on. Their callbacks run only after
 // the commit. Only statements that take no row lock they would wait for (or whose rare lock
 // cycles the server's deadlock detection breaks) may be marked shareable; see
-// docs/architecture.md.
+// docs/architecture.md. A *lazy-commit* Send (see Send) opens transactions of its own kind that
+// commit without waiting for the WAL flush.
 //
 // Errors: a failed statement fails its own Send. When it shared a transaction, the other
 // statements were rolled back (or skipped) with it: they complete with sqlstate

@@ -68,24 +68,39 @@ class ConsumerCommitTest : public PgTest {
     return modes ? *modes : "<" + error + ">";
   }
 
-  // Push two messages, pop one under a lease and ack it, pop the other with autoAck: the modes
-  // of (push, pop, ack, autoAck pop).
-  std::vector<std::string> RunCycle(HttpClient& http, const std::string& q) {
-    std::vector<std::string> modes;
+  struct Modes {
+    std::string push, pop, ack, auto_pop;
+  };
+
+  // Starts `broker` and the triggers, then pushes two messages, pops one under a lease and acks
+  // it, and pops the other with autoAck: the modes each of them ran with.
+  Modes RunCycle(BrokerProcess& broker, const std::string& stem) {
+    Modes m;
+    if (!broker.Start()) {
+      ADD_FAILURE() << "the broker did not start";
+      return m;
+    }
+    ::testing::AssertionResult installed = InstallTriggers();
+    if (!installed) {
+      ADD_FAILURE() << installed.message();
+      return m;
+    }
+    HttpClient http(broker.port());
+    const std::string q = UniqueName(stem);
     HttpResponse push =
         PushItems(http, {PushItem(q, "P", "one", "1"), PushItem(q, "P", "two", "2")});
     EXPECT_EQ(push.status, 200) << push.Describe();
-    modes.push_back(TakeModes(q, "messages"));
+    m.push = TakeModes(q, "messages");
     HttpResponse pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=1");
     EXPECT_EQ(pop.status, 200) << pop.Describe();
-    modes.push_back(TakeModes(q, "cursors"));
+    m.pop = TakeModes(q, "cursors");
     HttpResponse ack = http.Post("/api/v1/ack/batch", AckBatchBody(JsonDoc(pop.body)));
     EXPECT_EQ(ack.status, 200) << ack.Describe();
-    modes.push_back(TakeModes(q, "cursors"));
+    m.ack = TakeModes(q, "cursors");
     HttpResponse auto_pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=1&autoAck=true");
     EXPECT_EQ(auto_pop.status, 200) << auto_pop.Describe();
-    modes.push_back(TakeModes(q, "cursors"));
-    return modes;
+    m.auto_pop = TakeModes(q, "cursors");
+    return m;
   }
 
   std::unique_ptr<PgConn> db_;
@@ -93,30 +108,20 @@ class ConsumerCommitTest : public PgTest {
 
 TEST_F(ConsumerCommitTest, LazyByDefaultPopsAndAcksSkipTheFlushWaitPushesAndAutoAckDoNot) {
   BrokerProcess broker;
-  ASSERT_TRUE(broker.Start());
-  ASSERT_TRUE(InstallTriggers());
-  HttpClient http(broker.port());
-  const std::string q = UniqueName("lazy-commit");
-  std::vector<std::string> modes = RunCycle(http, q);
-  ASSERT_EQ(modes.size(), 4u);
-  EXPECT_EQ(modes[0], "on,on") << "push";
-  EXPECT_EQ(modes[1], "off") << "pop under a lease";
-  EXPECT_EQ(modes[2], "off") << "ack";
-  EXPECT_EQ(modes[3], "on") << "autoAck pop (at-most-once: its position must survive a crash)";
+  Modes m = RunCycle(broker, "lazy-commit");
+  EXPECT_EQ(m.push, "on,on");
+  EXPECT_EQ(m.pop, "off") << "pop under a lease";
+  EXPECT_EQ(m.ack, "off");
+  EXPECT_EQ(m.auto_pop, "on") << "autoAck pop (at-most-once: its position must survive a crash)";
 }
 
 TEST_F(ConsumerCommitTest, DurableMakesEveryCommitWait) {
   BrokerProcess broker({"--db-consumer-commit", "durable"});
-  ASSERT_TRUE(broker.Start());
-  ASSERT_TRUE(InstallTriggers());
-  HttpClient http(broker.port());
-  const std::string q = UniqueName("durable-commit");
-  std::vector<std::string> modes = RunCycle(http, q);
-  ASSERT_EQ(modes.size(), 4u);
-  EXPECT_EQ(modes[0], "on,on") << "push";
-  EXPECT_EQ(modes[1], "on") << "pop under a lease";
-  EXPECT_EQ(modes[2], "on") << "ack";
-  EXPECT_EQ(modes[3], "on") << "autoAck pop";
+  Modes m = RunCycle(broker, "durable-commit");
+  EXPECT_EQ(m.push, "on,on");
+  EXPECT_EQ(m.pop, "on") << "pop under a lease";
+  EXPECT_EQ(m.ack, "on");
+  EXPECT_EQ(m.auto_pop, "on") << "autoAck pop";
 }
 
 }  // namespace

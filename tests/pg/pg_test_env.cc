@@ -110,7 +110,7 @@ std::optional<std::string> PgConn::Scalar(const std::string& sql,
 
 // ---- the cluster ------------------------------------------------------------------------------
 
-::testing::AssertionResult RestartServer(std::string* output) {
+::testing::AssertionResult RestartServer(std::string* output, const std::string& mode) {
   const PgEnv& env = Env();
   std::vector<std::string> args;
   if (!env.user.empty()) {
@@ -122,7 +122,7 @@ std::optional<std::string> PgConn::Scalar(const std::string& sql,
   // -l: without it the restarted server would inherit our stdout, and ctest would wait for it.
   for (const std::string& a :
        {env.bindir + "/pg_ctl", std::string("restart"), std::string("-D"), env.data,
-        std::string("-l"), env.log, std::string("-m"), std::string("fast"), std::string("-w"),
+        std::string("-l"), env.log, std::string("-m"), mode, std::string("-w"),
         std::string("-t"), std::string("60")}) {
     args.push_back(a);
   }

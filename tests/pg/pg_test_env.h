@@ -77,9 +77,10 @@ class PgConn {
   PGconn* conn_;
 };
 
-// `pg_ctl restart -m fast -w` on the test cluster, run as Env().user when that is set, from "/",
-// with its output captured (returned in *output). REQUIRES: Env().can_restart().
-::testing::AssertionResult RestartServer(std::string* output);
+// `pg_ctl restart -m MODE -w` on the test cluster, run as Env().user when that is set, from "/",
+// with its output captured (returned in *output). "immediate" is a crash: the server stops
+// without a checkpoint and recovers from its WAL. REQUIRES: Env().can_restart().
+::testing::AssertionResult RestartServer(std::string* output, const std::string& mode = "fast");
 
 // Calls `done` every `step` until it returns true (true) or `timeout` passes (false).
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,

@@ -40,11 +40,7 @@ struct AtScopeExit {
 };
 
 TEST_F(BrokerDbRestartTest, PushesAnswer503WhileTheServerRestartsAndQueuedMessagesSurviveOnce) {
-  if (!Env().can_restart()) {
-    GTEST_SKIP() << "ORDO_TEST_PG_BINDIR, ORDO_TEST_PG_DATA or ORDO_TEST_PG_LOG is unset: this "
-                    "test restarts the server, which it does only to a cluster scripts/run-tests "
-                    "started";
-  }
+  ORDO_SKIP_UNLESS_SERVER_CAN_RESTART();
   BrokerProcess broker;
   ASSERT_TRUE(broker.Start());
   const std::string q = UniqueName("restart");

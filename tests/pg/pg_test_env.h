@@ -82,6 +82,17 @@ class PgConn {
 // without a checkpoint and recovers from its WAL. REQUIRES: Env().can_restart().
 ::testing::AssertionResult RestartServer(std::string* output, const std::string& mode = "fast");
 
+// Skips the current test unless RestartServer may be used (only on a cluster scripts/run-tests
+// started, never on a server the test run was merely given).
+#define ORDO_SKIP_UNLESS_SERVER_CAN_RESTART()                                                      \
+  do {                                                                                             \
+    if (!::ordo::pg_test::Env().can_restart()) {                                                   \
+      GTEST_SKIP() << "ORDO_TEST_PG_BINDIR, ORDO_TEST_PG_DATA or ORDO_TEST_PG_LOG is unset: this " \
+                      "test restarts the server, which it does only to a cluster "                 \
+                      "scripts/run-tests started";                                                 \
+    }                                                                                              \
+  } while (false)
+
 // Calls `done` every `step` until it returns true (true) or `timeout` passes (false).
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                std::chrono::milliseconds step = 20ms);

@@ -23,11 +23,7 @@ using integration::UrlEncode;
 class ServerCrashTest : public PgTest {};
 
 TEST_F(ServerCrashTest, EveryQueuedPushSurvivesACrashRightAfterItsAnswer) {
-  if (!Env().can_restart()) {
-    GTEST_SKIP() << "ORDO_TEST_PG_BINDIR, ORDO_TEST_PG_DATA or ORDO_TEST_PG_LOG is unset: this "
-                    "test crashes the server, which it does only to a cluster scripts/run-tests "
-                    "started";
-  }
+  ORDO_SKIP_UNLESS_SERVER_CAN_RESTART();
   BrokerProcess broker;
   ASSERT_TRUE(broker.Start());
   HttpClient http(broker.port());

@@ -120,10 +120,9 @@ std::optional<std::string> PgConn::Scalar(const std::string& sql,
     args = {runuser, "-u", env.user, "--"};
   }
   // -l: without it the restarted server would inherit our stdout, and ctest would wait for it.
-  for (const std::string& a :
-       {env.bindir + "/pg_ctl", std::string("restart"), std::string("-D"), env.data,
-        std::string("-l"), env.log, std::string("-m"), mode, std::string("-w"),
-        std::string("-t"), std::string("60")}) {
+  for (const std::string& a : {env.bindir + "/pg_ctl", std::string("restart"), std::string("-D"),
+                               env.data, std::string("-l"), env.log, std::string("-m"), mode,
+                               std::string("-w"), std::string("-t"), std::string("60")}) {
     args.push_back(a);
   }
   std::vector<char*> argv;

@@ -116,15 +116,16 @@ void Pipeline::OnConnected() {
 
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
                     SendDone done, bool shareable, bool lazy_commit) {
+  if (state_ != State::kReady) return false;
   lazy_commit = lazy_commit && options_.lazy_commit_statement != nullptr;
-  if (state_ != State::kReady || statements_in_flight_ + 2 > options_.max_in_flight) return false;
   InFlight* open = !in_flight_.empty() && in_flight_.back().open ? &in_flight_.back() : nullptr;
   bool join = shareable && open != nullptr && open->lazy == lazy_commit &&
               open->statements.size() < kMaxShared;
+  // A new lazy transaction starts by turning off synchronous_commit for itself.
+  bool lazy_first = lazy_commit && !join;
+  if (statements_in_flight_ + (lazy_first ? 2 : 1) > options_.max_in_flight) return false;
   // A statement that may not join goes after the open transaction's Sync.
   if (open != nullptr && !join && !Seal(*open)) return false;
-  // A new lazy transaction starts by turning off synchronous_commit for itself.
-  bool lazy_first = !join && lazy_commit;
   if (lazy_first && PQsendQueryPrepared(conn_, options_.lazy_commit_statement, 0, nullptr, nullptr,
                                         nullptr, 0) != 1) {
     return SendFailed();

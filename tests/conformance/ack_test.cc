@@ -122,6 +122,101 @@ TEST_F(StoreTest, BadAcksFailOneByOneWithTheirReason) {
   EXPECT_EQ(TxIds(again), (Strings{"m-2"}));
 }
 
+// The in-order ack of one lease's messages, piece by piece, and the look-alikes that must not be
+// taken for it: a repeat, a repeated item, a gap (PostgreSQL serves the first with its own
+// statements, migration 011; the others must answer exactly as before).
+TEST_F(StoreTest, InOrderAcksOfOneLeaseMoveThePositionPieceByPiece) {
+  const std::string queue = Q();
+  broker::QueueOptionsPatch options;
+  options.lease_time_s = 10;
+  ConfigureOptions(queue, options);
+  Push(queue, "P", Names("m", 6));
+
+  const PopResult pop = PopPartition(queue, "P", 5);
+  ASSERT_EQ(TxIds(pop), (Strings{"m-0", "m-1", "m-2", "m-3", "m-4"}));
+  const std::string& pid = pop.messages[0].partition_id;
+  const auto ack = [&](const Strings& txids) {
+    std::vector<AckItem> items;
+    for (const std::string& t : txids) items.push_back(MakeAck(t, pid, pop.lease_id));
+    return Ack(items);
+  };
+
+  std::vector<AckOutcome> out = ack({"m-0"});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].success) << out[0].error;
+  EXPECT_FALSE(out[0].lease_released);
+  EXPECT_EQ(out[0].queue, queue);
+  EXPECT_EQ(out[0].partition, "P");
+
+  out = ack({"m-0"});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].success) << "m-0 is done";
+  EXPECT_EQ(out[0].error, "Invalid or expired lease");
+
+  // m-1 twice in one call: the first completes it, the repeat is refused like a second ack.
+  out = ack({"m-1", "m-1"});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].success) << out[0].error;
+  EXPECT_FALSE(out[1].success);
+  EXPECT_FALSE(out[0].lease_released || out[1].lease_released);
+
+  // m-2 and m-3 in reverse order: one contiguous piece, the lease is still held for m-4.
+  out = ack({"m-3", "m-2"});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].success && out[1].success) << out[0].error << out[1].error;
+  EXPECT_FALSE(out[0].lease_released || out[1].lease_released);
+
+  // The last leased message ends the lease, and m-5 is still waiting.
+  out = ack({"m-4"});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].success) << out[0].error;
+  EXPECT_TRUE(out[0].lease_released);
+  EXPECT_TRUE(out[0].more_waiting);
+
+  const PopResult next = PopPartition(queue, "P", 5);
+  ASSERT_EQ(TxIds(next), (Strings{"m-5"}));
+  EXPECT_NE(next.lease_id, pop.lease_id);
+  EXPECT_FALSE(ack({"m-5"})[0].success) << "m-5 is leased to the next pop, not to the first";
+  Advance(11'000);
+  EXPECT_EQ(TxIds(PopPartition(queue, "P", 5)), (Strings{"m-5"}))
+      << "nothing before m-5 comes back after the expiry";
+}
+
+// An in-order ack of a message that failed before clears its failure count, and leaves the
+// count of the next message alone.
+TEST_F(StoreTest, AnInOrderAckAfterARetryLeavesTheNextMessagesCountAlone) {
+  const std::string queue = Q();
+  broker::QueueOptionsPatch options;
+  options.retry_limit = 5;
+  ConfigureOptions(queue, options);
+  Push(queue, "P", Names("m", 2));
+
+  PopResult pop = PopPartition(queue, "P", 2);
+  ASSERT_EQ(TxIds(pop), (Strings{"m-0", "m-1"}));
+  const std::string pid = pop.messages[0].partition_id;
+  std::vector<AckOutcome> out = Ack({MakeAck("m-0", pid, pop.lease_id, AckStatus::kFailed)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].success && out[0].lease_released) << out[0].error;
+
+  Advance(10'000);  // past the back-off
+  pop = PopPartition(queue, "P", 2);
+  ASSERT_EQ(TxIds(pop), (Strings{"m-0", "m-1"}));
+  EXPECT_EQ(pop.messages[0].retry_count, 1);
+  EXPECT_EQ(pop.messages[1].retry_count, 0);
+  out = Ack({MakeAck("m-0", pid, pop.lease_id)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].success) << out[0].error;
+  EXPECT_FALSE(out[0].lease_released);
+  out = Ack({MakeAck("m-1", pid, pop.lease_id, AckStatus::kFailed)});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].success && out[0].lease_released) << out[0].error;
+
+  Advance(10'000);
+  pop = PopPartition(queue, "P", 2);
+  ASSERT_EQ(TxIds(pop), (Strings{"m-1"}));
+  EXPECT_EQ(pop.messages[0].retry_count, 1);
+}
+
 TEST_F(StoreTest, DlqStatusMovesTheMessageAsideAtOnce) {
   const std::string queue = Q();
   Push(queue, "P", Names("m", 2));

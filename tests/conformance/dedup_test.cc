@@ -57,6 +57,59 @@ TEST_F(StoreTest, DuplicateTransactionIdIsStoredOnce) {
   EXPECT_EQ(p2[0].payload, R"({"copy":5})");
 }
 
+// One call into partitions that already exist, interleaved, with duplicates of stored messages
+// and of earlier items: each partition gets its new messages in item order after what it
+// held. Run at two sizes: PostgreSQL serves the small one with its one-statement push and the
+// big one (over 64 items) with the general one (migration 012); both must agree with SQLite.
+TEST_F(StoreTest, AnInterleavedCallIntoExistingPartitionsKeepsEachPartitionsOrder) {
+  for (const int extra : {0, 80}) {
+    const std::string queue = Q(std::to_string(extra));
+    Push(queue, "A", {"a0"});
+    Push(queue, "B", {"b0", "bx"});  // partitions of different lengths
+    Push(queue, "C", {"c0", "cx", "cy"});
+    std::vector<PushItem> items = {
+        Item(queue, "A", "a1", R"("a1")"),  Item(queue, "B", "b1", R"("b1")"),
+        Item(queue, "A", "a1", R"("a1'")"), Item(queue, "C", "c0", R"("c0'")"),
+        Item(queue, "B", "b2", R"("b2")"),  Item(queue, "A", "a2", R"("a2")"),
+        Item(queue, "C", "c1", R"("c1")"),  Item(queue, "B", "b0", R"("b0'")"),
+    };
+    Strings more_a;
+    for (int i = 0; i < extra; ++i) {
+      const std::string tx = "a-extra-" + std::to_string(i);
+      items.push_back(Item(queue, "A", tx, "\"" + tx + "\""));
+      more_a.push_back(tx);
+    }
+    const std::vector<PushOutcome> out = PushItems(items);
+    ASSERT_EQ(out.size(), items.size()) << "extra " << extra;
+    const PushStatus q = PushStatus::kQueued, d = PushStatus::kDuplicate;
+    const std::vector<PushStatus> want = {q, q, d, d, q, q, q, d};
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(out[i].status, want[i]) << "item " << i << ", extra " << extra;
+    }
+    EXPECT_EQ(out[2].message_id, out[0].message_id) << "a repeat answers the first's id";
+    for (int i = 0; i < extra; ++i) EXPECT_EQ(out[8 + i].status, q) << "extra item " << i;
+
+    Strings want_a = {"a0", "a1", "a2"};
+    want_a.insert(want_a.end(), more_a.begin(), more_a.end());
+    const std::vector<Message> a = Drain(queue, "A");
+    EXPECT_EQ(TxIds(a), want_a) << "extra " << extra;
+    ASSERT_GE(a.size(), 2u);
+    EXPECT_EQ(a[1].payload, R"("a1")") << "the first of the repeated items is stored";
+    const std::vector<Message> b = Drain(queue, "B");
+    EXPECT_EQ(TxIds(b), (Strings{"b0", "bx", "b1", "b2"})) << "extra " << extra;
+    const std::vector<Message> c = Drain(queue, "C");
+    EXPECT_EQ(TxIds(c), (Strings{"c0", "cx", "cy", "c1"})) << "extra " << extra;
+    ASSERT_FALSE(c.empty());
+    EXPECT_EQ(c[0].payload, R"({"tx":"c0"})") << "the stored message is kept";
+    // Each partition's seqs run 1, 2, ... without a gap: the call took exactly what it stored.
+    for (const std::vector<Message>* part : {&a, &b, &c}) {
+      for (size_t i = 0; i < part->size(); ++i) {
+        EXPECT_EQ((*part)[i].seq, static_cast<int64_t>(i) + 1) << "extra " << extra;
+      }
+    }
+  }
+}
+
 TEST_F(StoreTest, ConcurrentDuplicatesAreStoredOnce) {
   constexpr int kProducers = 8;
   const std::string queue = Q();

@@ -174,6 +174,21 @@ bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds time
   }
 }
 
+bool SomeBackendWaitsFor(const PgConn& holder, std::chrono::milliseconds timeout) {
+  std::string error;
+  auto watcher = PgConn::Open(Env().url, &error);
+  if (!watcher) return false;
+  const std::string pid = std::to_string(holder.backend_pid());
+  return PollUntil(
+      [&] {
+        auto n = watcher->Scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))",
+            {pid});
+        return n && *n != "0";
+      },
+      timeout, 5ms);
+}
+
 std::string RandomHex(int n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char kHex[] = "0123456789abcdef";

@@ -97,6 +97,10 @@ class PgConn {
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                std::chrono::milliseconds step = 20ms);
 
+// Whether some backend of the test cluster is waiting for a lock `holder` holds, within
+// `timeout` (polled through a connection of its own).
+bool SomeBackendWaitsFor(const PgConn& holder, std::chrono::milliseconds timeout = 5s);
+
 // Random lower-case hex, `n` digits.
 std::string RandomHex(int n);
 

@@ -46,18 +46,7 @@ TEST_F(PushRaceTest, ASecondPushOfATransactionIdThatWaitedForTheFirstAnswersDupl
     HttpClient c(broker.port(), 15s);
     return PushItems(c, {PushItem(q, "P1", "tx-race", "\"ours\"")});
   });
-  auto watcher = PgConn::Open(Env().url, &error);
-  ASSERT_TRUE(watcher) << error;
-  const std::string other_pid = std::to_string(other->backend_pid());
-  bool waiting = PollUntil(
-      [&] {
-        auto n = watcher->Scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))",
-            {other_pid});
-        return n && *n != "0";
-      },
-      5s, 5ms);
-  ASSERT_TRUE(waiting) << "the broker's push never waited for the partition row";
+  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
   ASSERT_TRUE(other->Exec("COMMIT").ok());
 
   ASSERT_EQ(racing.wait_for(10s), std::future_status::ready) << "the push never got an answer";
@@ -105,18 +94,7 @@ TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew
     HttpClient c(broker.port(), 15s);
     return PushItems(c, {PushItem(q, "P1", "second", "\"second\"")});
   });
-  auto watcher = PgConn::Open(Env().url, &error);
-  ASSERT_TRUE(watcher) << error;
-  const std::string other_pid = std::to_string(other->backend_pid());
-  bool waiting = PollUntil(
-      [&] {
-        auto n = watcher->Scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))",
-            {other_pid});
-        return n && *n != "0";
-      },
-      5s, 5ms);
-  ASSERT_TRUE(waiting) << "the broker's push never waited for the partition row";
+  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
   PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q});
   ASSERT_TRUE(deleted.ok()) << deleted.error;
   ASSERT_TRUE(other->Exec("COMMIT").ok());

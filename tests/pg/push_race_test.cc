@@ -3,7 +3,9 @@
 //  - another push of the same transaction id into the partition: "duplicate", one message;
 //  - the queue deleted meanwhile: the push creates the queue again and stores its message.
 #include <future>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -16,36 +18,62 @@ using integration::BrokerProcess;
 using integration::UniqueName;
 using integration::UrlEncode;
 
-class PushRaceTest : public PgTest {};
+class PushRaceTest : public PgTest {
+ protected:
+  // A broker and queue `q_` whose partition P1 holds one message, "first".
+  void StartWithP1(const std::string& name) {
+    ASSERT_TRUE(broker_.Start());
+    q_ = UniqueName(name);
+    http_ = std::make_unique<HttpClient>(broker_.port());
+    HttpResponse first = PushItems(*http_, {PushItem(q_, "P1", "first", "\"first\"")});
+    ASSERT_EQ(first.status, 200) << first.Describe();
+  }
+  // Another session with a transaction open.
+  std::unique_ptr<PgConn> OpenTransaction() {
+    std::string error;
+    auto conn = PgConn::Open(Env().url, &error);
+    EXPECT_TRUE(conn) << error;
+    if (conn) EXPECT_TRUE(conn->Exec("BEGIN").ok());
+    return conn;
+  }
+  // A push of one item to P1 through the broker, from a thread of its own.
+  std::future<HttpResponse> PushToP1Async(const std::string& txid, const std::string& payload) {
+    return std::async(std::launch::async, [this, txid, payload] {
+      HttpClient c(broker_.port(), 15s);
+      return PushItems(c, {PushItem(q_, "P1", txid, payload)});
+    });
+  }
+  // Everything P1 delivers to one pop.
+  std::vector<Delivery> PopP1() {
+    HttpResponse pop = http_->Get("/api/v1/pop/queue/" + UrlEncode(q_) + "/partition/P1?batch=10");
+    EXPECT_EQ(pop.status, 200) << pop.Describe();
+    return Deliveries(JsonDoc(pop.body));
+  }
+
+  BrokerProcess broker_;
+  std::string q_;
+  std::unique_ptr<HttpClient> http_;
+};
 
 TEST_F(PushRaceTest, ASecondPushOfATransactionIdThatWaitedForTheFirstAnswersDuplicate) {
-  BrokerProcess broker;
-  ASSERT_TRUE(broker.Start());
-  const std::string q = UniqueName("race");
-  HttpClient http(broker.port());
-  HttpResponse first = PushItems(http, {PushItem(q, "P1", "first", "\"first\"")});
-  ASSERT_EQ(first.status, 200) << first.Describe();
+  StartWithP1("race");
+  if (HasFatalFailure()) return;
 
   // Another client's push of "tx-race", inside a transaction left open: it holds P1's row.
-  std::string error;
-  auto other = PgConn::Open(Env().url, &error);
-  ASSERT_TRUE(other) << error;
-  ASSERT_TRUE(other->Exec("BEGIN").ok());
+  auto other = OpenTransaction();
+  ASSERT_TRUE(other);
   const std::string other_id = "0190a0a0-0000-7000-8000-" + RandomHex(12);
   PgConn::Outcome pushed = other->Exec(
       "SELECT status, message_id FROM ordo.push(ARRAY[$1], ARRAY['P1'], ARRAY[$2],"
       " ARRAY['tx-race'], NULL, ARRAY['\"theirs\"'],"
       " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, NULL, NULL)",
-      {q, other_id});
+      {q_, other_id});
   ASSERT_TRUE(pushed.ok()) << pushed.error;
   ASSERT_EQ(PQntuples(pushed.result.get()), 1);
   ASSERT_STREQ(PQgetvalue(pushed.result.get(), 0, 0), "0") << "stored";
 
   // The broker's push of the same id waits for that row.
-  auto racing = std::async(std::launch::async, [&] {
-    HttpClient c(broker.port(), 15s);
-    return PushItems(c, {PushItem(q, "P1", "tx-race", "\"ours\"")});
-  });
+  auto racing = PushToP1Async("tx-race", "\"ours\"");
   ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
   ASSERT_TRUE(other->Exec("COMMIT").ok());
 
@@ -57,45 +85,34 @@ TEST_F(PushRaceTest, ASecondPushOfATransactionIdThatWaitedForTheFirstAnswersDupl
   EXPECT_EQ(doc.String("/0/message_id"), other_id) << r.body;
 
   // One message of that id, the other client's, after "first".
-  HttpResponse pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "/partition/P1?batch=10");
-  ASSERT_EQ(pop.status, 200) << pop.Describe();
-  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
-  ASSERT_EQ(got.size(), 2u) << pop.body;
+  std::vector<Delivery> got = PopP1();
+  ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].data, "\"first\"");
   EXPECT_EQ(got[1].transaction_id, "tx-race");
   EXPECT_EQ(got[1].data, "\"theirs\"");
 
   // The partition takes pushes as before.
-  HttpResponse after = PushItems(http, {PushItem(q, "P1", "after", "\"after\"")});
+  HttpResponse after = PushItems(*http_, {PushItem(q_, "P1", "after", "\"after\"")});
   ASSERT_EQ(after.status, 200) << after.Describe();
   EXPECT_EQ(JsonDoc(after.body).String("/0/status"), "queued") << after.body;
 }
 
 TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew) {
-  BrokerProcess broker;
-  ASSERT_TRUE(broker.Start());
-  const std::string q = UniqueName("deleted");
-  HttpClient http(broker.port());
-  HttpResponse first = PushItems(http, {PushItem(q, "P1", "first", "\"first\"")});
-  ASSERT_EQ(first.status, 200) << first.Describe();
+  StartWithP1("deleted");
+  if (HasFatalFailure()) return;
 
-  std::string error;
-  auto other = PgConn::Open(Env().url, &error);
-  ASSERT_TRUE(other) << error;
-  ASSERT_TRUE(other->Exec("BEGIN").ok());
+  auto other = OpenTransaction();
+  ASSERT_TRUE(other);
   PgConn::Outcome lock = other->Exec(
       "SELECT 1 FROM ordo.partitions p JOIN ordo.queues q ON q.pk = p.queue_pk"
       " WHERE q.name = $1 AND p.name = 'P1' FOR UPDATE OF p",
-      {q});
+      {q_});
   ASSERT_TRUE(lock.ok()) << lock.error;
   ASSERT_EQ(PQntuples(lock.result.get()), 1);
 
-  auto waiting_push = std::async(std::launch::async, [&] {
-    HttpClient c(broker.port(), 15s);
-    return PushItems(c, {PushItem(q, "P1", "second", "\"second\"")});
-  });
+  auto waiting_push = PushToP1Async("second", "\"second\"");
   ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
-  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q});
+  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
   ASSERT_TRUE(deleted.ok()) << deleted.error;
   ASSERT_TRUE(other->Exec("COMMIT").ok());
 
@@ -105,10 +122,8 @@ TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew
   EXPECT_EQ(JsonDoc(r.body).String("/0/status"), "queued") << r.body;
 
   // The queue exists again with that message alone: "first" went with the deletion.
-  HttpResponse pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "/partition/P1?batch=10");
-  ASSERT_EQ(pop.status, 200) << pop.Describe();
-  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
-  ASSERT_EQ(got.size(), 1u) << pop.body;
+  std::vector<Delivery> got = PopP1();
+  ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data, "\"second\"");
 }
 

@@ -33,7 +33,9 @@ class PushRaceTest : public PgTest {
     std::string error;
     auto conn = PgConn::Open(Env().url, &error);
     EXPECT_TRUE(conn) << error;
-    if (conn) EXPECT_TRUE(conn->Exec("BEGIN").ok());
+    if (conn) {
+      EXPECT_TRUE(conn->Exec("BEGIN").ok());
+    }
     return conn;
   }
   // A push of one item to P1 through the broker, from a thread of its own.

@@ -49,14 +49,9 @@ class PopFastPathTest : public PgTest {
     Configure(/*delayed_s=*/0, /*window_s=*/0, /*max_wait_s=*/0);  // a lease of 60 s
   }
 
-  // Runs `sql` and returns its rows, each as its columns joined by '|' (NULL as "~").
-  std::vector<std::string> Rows(PgConn& conn, const std::string& sql,
-                                const std::vector<std::string>& params = {}) {
-    PgConn::Outcome r = conn.Exec(sql, params);
-    EXPECT_TRUE(r.ok()) << r.error << "\n" << sql;
+  // The rows of `res`, each as its columns joined by '|' (NULL as "~").
+  static std::vector<std::string> RowsOf(const PGresult* res) {
     std::vector<std::string> out;
-    if (!r.ok()) return out;
-    PGresult* res = r.result.get();
     for (int i = 0; i < PQntuples(res); ++i) {
       std::string row;
       for (int j = 0; j < PQnfields(res); ++j) {
@@ -68,23 +63,39 @@ class PopFastPathTest : public PgTest {
     return out;
   }
 
+  // The transaction ids of a pop answer (column 8; NULL in the "nothing" row).
+  static std::vector<std::string> TxidsOf(const PGresult* res) {
+    std::vector<std::string> txids;
+    for (int i = 0; i < PQntuples(res); ++i) {
+      if (!PQgetisnull(res, i, 7)) txids.emplace_back(PQgetvalue(res, i, 7));
+    }
+    return txids;
+  }
+
+  // Runs `sql` on the test's connection and returns RowsOf its result.
+  std::vector<std::string> Rows(const std::string& sql,
+                                const std::vector<std::string>& params = {}) {
+    PgConn::Outcome r = db_->Exec(sql, params);
+    EXPECT_TRUE(r.ok()) << r.error << "\n" << sql;
+    return r.ok() ? RowsOf(r.result.get()) : std::vector<std::string>{};
+  }
+
   void Configure(int64_t delayed_s, int64_t window_s, int64_t max_wait_s,
                  int64_t retry_delay_ms = 0) {
-    Rows(*db_,
-         "SELECT name FROM ordo.configure($1, $2::bigint, NULL, NULL, 60, NULL, $6::bigint, false,"
-         " NULL, $3::bigint, $4::bigint, NULL, NULL, NULL, $5::bigint, NULL, NULL, NULL)",
-         {q_, std::to_string(kT), std::to_string(delayed_s), std::to_string(window_s),
-          std::to_string(max_wait_s), std::to_string(retry_delay_ms)});
+    Rows(
+        "SELECT name FROM ordo.configure($1, $2::bigint, NULL, NULL, 60, NULL, $6::bigint, false,"
+        " NULL, $3::bigint, $4::bigint, NULL, NULL, NULL, $5::bigint, NULL, NULL, NULL)",
+        {q_, std::to_string(kT), std::to_string(delayed_s), std::to_string(window_s),
+         std::to_string(max_wait_s), std::to_string(retry_delay_ms)});
   }
 
   void Push(const std::string& partition, const std::string& txid, int64_t now,
             int64_t delay_ms = 0) {
-    std::vector<std::string> r =
-        Rows(*db_,
-             "SELECT status FROM ordo.push(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[$4], NULL,"
-             " ARRAY['\"' || $4 || '\"'], $5::bigint, NULL, ARRAY[$6::bigint])",
-             {q_, partition, "0190a0a0-0000-7000-8000-" + RandomHex(12), txid, std::to_string(now),
-              std::to_string(delay_ms)});
+    std::vector<std::string> r = Rows(
+        "SELECT status FROM ordo.push(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[$4], NULL,"
+        " ARRAY['\"' || $4 || '\"'], $5::bigint, NULL, ARRAY[$6::bigint])",
+        {q_, partition, "0190a0a0-0000-7000-8000-" + RandomHex(12), txid, std::to_string(now),
+         std::to_string(delay_ms)});
     ASSERT_EQ(r, std::vector<std::string>{"0"}) << "push of " << txid;
   }
 
@@ -112,26 +123,20 @@ class PopFastPathTest : public PgTest {
 
   // A pop through ordo.pop that stays: the transaction ids it delivered.
   std::vector<std::string> PopForReal(const Pop& p) {
-    std::vector<std::string> txids;
     PgConn::Outcome r = db_->Exec(PopSql("pop"), PopParams(p));
     EXPECT_TRUE(r.ok()) << r.error;
-    if (!r.ok()) return txids;
-    for (int i = 0; i < PQntuples(r.result.get()); ++i) {
-      if (!PQgetisnull(r.result.get(), i, 7)) txids.emplace_back(PQgetvalue(r.result.get(), i, 7));
-    }
-    return txids;
+    return r.ok() ? TxidsOf(r.result.get()) : std::vector<std::string>{};
   }
 
   // Acks `txid` of `partition` under `lease` with `status` (0 completed, 1 failed).
   void Ack(const std::string& partition, const std::string& txid, const std::string& lease,
            int status, int64_t now, const std::string& group = "") {
-    std::vector<std::string> r =
-        Rows(*db_,
-             "SELECT success FROM ordo.ack(ARRAY[$1], ARRAY[(SELECT p.id FROM ordo.partitions p"
-             " JOIN ordo.queues q ON q.pk = p.queue_pk WHERE q.name = $2 AND p.name = $3)],"
-             " ARRAY[$4], ARRAY[$5::smallint], CASE WHEN $6 = '' THEN NULL ELSE ARRAY[$6] END,"
-             " NULL, $7::bigint)",
-             {txid, q_, partition, lease, std::to_string(status), group, std::to_string(now)});
+    std::vector<std::string> r = Rows(
+        "SELECT success FROM ordo.ack(ARRAY[$1], ARRAY[(SELECT p.id FROM ordo.partitions p"
+        " JOIN ordo.queues q ON q.pk = p.queue_pk WHERE q.name = $2 AND p.name = $3)],"
+        " ARRAY[$4], ARRAY[$5::smallint], CASE WHEN $6 = '' THEN NULL ELSE ARRAY[$6] END,"
+        " NULL, $7::bigint)",
+        {txid, q_, partition, lease, std::to_string(status), group, std::to_string(now)});
     ASSERT_EQ(r, std::vector<std::string>{"t"}) << "ack of " << txid;
   }
 
@@ -148,9 +153,16 @@ class PopFastPathTest : public PgTest {
     Ack(partition, partition + "-m0", "lease-prime", 0, kT + 2 * kSecond, group);
   }
 
-  // The answer of `function` to `p` and the queue's cursor rows after it, in a transaction
-  // rolled back afterwards. With `without_general`, ordo._pop_choose does not exist meanwhile.
-  std::vector<std::string> Answer(const char* function, const Pop& p, bool without_general) {
+  // A pop's answer rows followed by the queue's cursor and subscription rows after it, and the
+  // transaction ids it delivered.
+  struct Answer {
+    std::vector<std::string> rows;
+    std::vector<std::string> txids;
+  };
+
+  // The Answer of `function` to `p`, in a transaction rolled back afterwards. With
+  // `without_general`, ordo._pop_choose does not exist meanwhile.
+  Answer AnswerOf(const char* function, const Pop& p, bool without_general) {
     EXPECT_TRUE(db_->Exec("BEGIN").ok());
     if (without_general) {
       EXPECT_TRUE(db_->Exec("ALTER FUNCTION ordo._pop_choose(text, text, text, int, int, boolean,"
@@ -158,23 +170,27 @@ class PopFastPathTest : public PgTest {
                             " RENAME TO _pop_choose_hidden")
                       .ok());
     }
-    std::vector<std::string> out = Rows(*db_, PopSql(function), PopParams(p));
-    for (std::string& row : Rows(*db_,
-                                 "SELECT p.name, c.group_name, c.position, c.lease_id,"
+    Answer out;
+    PgConn::Outcome pop = db_->Exec(PopSql(function), PopParams(p));
+    EXPECT_TRUE(pop.ok()) << function << ": " << pop.error;
+    if (pop.ok()) {
+      out.rows = RowsOf(pop.result.get());
+      out.txids = TxidsOf(pop.result.get());
+    }
+    for (std::string& row : Rows("SELECT p.name, c.group_name, c.position, c.lease_id,"
                                  " c.lease_expires_at, c.lease_last_seq, c.eligible_at"
                                  " FROM ordo.cursors c"
                                  " JOIN ordo.partitions p ON p.pk = c.partition_pk"
                                  " JOIN ordo.queues q ON q.pk = p.queue_pk"
                                  " WHERE q.name = $1 ORDER BY p.name, c.group_name",
                                  {q_})) {
-      out.push_back("cursor " + row);
+      out.rows.push_back("cursor " + row);
     }
-    for (std::string& row : Rows(*db_,
-                                 "SELECT s.group_name, s.start_from FROM ordo.subscriptions s"
+    for (std::string& row : Rows("SELECT s.group_name, s.start_from FROM ordo.subscriptions s"
                                  " JOIN ordo.queues q ON q.pk = s.queue_pk WHERE q.name = $1"
                                  " ORDER BY 1",
                                  {q_})) {
-      out.push_back("subscription " + row);
+      out.rows.push_back("subscription " + row);
     }
     EXPECT_TRUE(db_->Exec("ROLLBACK").ok());
     return out;
@@ -183,20 +199,10 @@ class PopFastPathTest : public PgTest {
   // ordo.pop and ordo._pop_choose answer `p` alike and leave the same cursors; with kFast,
   // ordo.pop answers without _pop_choose. Returns the transaction ids delivered.
   std::vector<std::string> Same(const Pop& p, Path path) {
-    std::vector<std::string> general = Answer("_pop_choose", p, false);
-    std::vector<std::string> ours = Answer("pop", p, path == Path::kFast);
-    EXPECT_EQ(ours, general);
-    std::vector<std::string> txids;
-    for (const std::string& row : ours) {
-      if (row.rfind("cursor ", 0) == 0 || row.rfind("subscription ", 0) == 0) continue;
-      // kind|expires|window|pid|pname|seq|mid|txid|...
-      size_t at = 0;
-      for (int i = 0; i < 7 && at != std::string::npos; ++i) at = row.find('|', at + 1);
-      if (at == std::string::npos) continue;
-      std::string txid = row.substr(at + 1, row.find('|', at + 1) - at - 1);
-      if (txid != "~") txids.push_back(txid);
-    }
-    return txids;
+    Answer general = AnswerOf("_pop_choose", p, false);
+    Answer ours = AnswerOf("pop", p, path == Path::kFast);
+    EXPECT_EQ(ours.rows, general.rows);
+    return ours.txids;
   }
 
   BrokerProcess broker_;
@@ -389,7 +395,6 @@ TEST_F(PopFastPathTest, AConsumerGroupAndMaxWaitTime) {
   EXPECT_EQ(Same(p, Path::kFast), Txids{"m1"});
 
   Configure(/*delayed_s=*/0, /*window_s=*/0, /*max_wait_s=*/3600);
-  p.group = "g1";
   EXPECT_EQ(Same(p, Path::kGeneral), Txids{"m1"});
 }
 

@@ -87,8 +87,9 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
     if (req != nullptr && Current(k) && !shutting_down_.load() &&
         SteadyClock::now() < w->deadline) {
       park = Choose(w, k, *req);
-    } else if (req != nullptr && !overflow) {
-      req->prefer = std::move(woken_for);
+    } else if (req != nullptr) {
+      if (!overflow) req->prefer = std::move(woken_for);
+      TakeHints(*req);  // besides what wakes named
     }
     std::erase_if(unwatched, [&](const std::string& p) { return k.held.count(p) > 0; });
   }
@@ -116,6 +117,65 @@ std::optional<SteadyClock::time_point> Broker::Choose(const std::shared_ptr<Wait
   }
   req.prefer_only = true;
   return std::nullopt;
+}
+
+void Broker::TakeHints(PopRequest& req) {
+  if (req.partition || req.prefer_only || options_.pop_hints_for.count() <= 0) return;
+  auto q = by_queue_.find(req.queue);
+  if (q == by_queue_.end()) return;
+  auto h = q->second.hints.find(req.group);
+  if (h == q->second.hints.end()) return;
+  Hints& hints = h->second;
+  const auto now = SteadyClock::now();
+  if (now - hints.made >= options_.pop_hints_for) hints.names.clear();
+  const auto n = static_cast<size_t>(std::clamp<int64_t>(req.max_partitions, 1, kMaxPrefer));
+  const size_t wanted = std::min(req.prefer.size() + n, kMaxPrefer);
+  while (!hints.names.empty() && req.prefer.size() < wanted) {
+    std::string p = std::move(hints.names.back());
+    hints.names.pop_back();
+    if (hints.taken.count(p) > 0) continue;
+    if (std::find(req.prefer.begin(), req.prefer.end(), p) == req.prefer.end()) {
+      hints.taken[p] = {now, true};
+      req.prefer.push_back(std::move(p));
+    }
+  }
+}
+
+void Broker::KeepHints(const std::string& queue, const std::string& group,
+                       SteadyClock::time_point asked, const std::vector<std::string>& asked_for,
+                       const Result<PopResult>& r) {
+  if (options_.pop_hints_for.count() <= 0) return;
+  const bool found = r.ok() && !r->more_eligible.empty();
+  const bool delivered = r.ok() && r->kind == PopKind::kMessages;
+  if (!found && !delivered && asked_for.empty()) return;
+  std::lock_guard lock(mu_);
+  const auto now = SteadyClock::now();
+  Hints* h = nullptr;
+  if (found) {
+    h = &by_queue_[queue].hints[group];
+  } else {
+    auto q = by_queue_.find(queue);
+    if (q == by_queue_.end()) return;
+    auto it = q->second.hints.find(group);
+    if (it == q->second.hints.end()) return;
+    h = &it->second;
+  }
+  // What this pop looked at or leased: no list made before now can be trusted with them.
+  for (const std::string& p : asked_for) h->taken[p] = {now, false};
+  if (delivered) {
+    for (const Message& m : r->messages) h->taken[m.partition] = {now, false};
+  }
+  if (found && asked >= h->made) {  // not overtaken by a later one
+    h->made = asked;
+    h->names.assign(r->more_eligible.begin(), r->more_eligible.end());  // newest out first
+    // What was done before this pop was sent is in its snapshot; a pop still out may not be.
+    std::erase_if(h->taken, [&](const auto& e) {
+      return (!e.second.in_flight && e.second.at < asked) || now - e.second.at >= kTakenFor;
+    });
+  }
+  if (h->taken.size() > 4 * kMaxMoreEligible) {
+    std::erase_if(h->taken, [&](const auto& e) { return now - e.second.at >= kTakenFor; });
+  }
 }
 
 void Broker::Rewake(const Waiter& w, std::vector<std::string> partitions) {
@@ -184,6 +244,7 @@ void Broker::Forget(const std::string& queue) {
 
 void Broker::WholeQueueChanged(QueueWaiters& qw) {
   qw.whole_woken_at = wake_clock_;
+  qw.hints.clear();
   for (auto& [group, k] : qw.known) {
     k.known = false;
     k.open.clear();
@@ -451,7 +512,16 @@ void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::millisecon
     done(std::move(r));
   };
   if (!wait) {
-    store_.Pop(std::move(ex), std::move(req), std::move(done));
+    {
+      std::lock_guard lock(mu_);
+      TakeHints(req);
+    }
+    store_.Pop(std::move(ex), req,
+               [this, queue = req.queue, group = req.group, asked = SteadyClock::now(),
+                asked_for = req.prefer, done = std::move(done)](Result<PopResult> r) {
+                 KeepHints(queue, group, asked, asked_for, r);
+                 done(std::move(r));
+               });
     return;
   }
   auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,
@@ -490,14 +560,18 @@ void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
   if (w->filter) return AttemptAny(w);
   PopRequest req = w->req;
   if (auto wake_at = BeginAttempt(w, &req)) return Park(w, *wake_at);  // nothing to ask
-  store_.Pop(w->ex, std::move(req), [this, w](Result<PopResult> r) {
-    if (!r.ok() || r->kind == PopKind::kMessages) {
-      if (r.ok()) Delivered(w, *r);
-      Finish(w, std::move(r));
-      return;
-    }
-    SleepUntilNews(w, 0, std::nullopt);
-  });
+  std::vector<std::string> asked_for = req.prefer;
+  store_.Pop(
+      w->ex, std::move(req),
+      [this, w, asked = SteadyClock::now(), asked_for = std::move(asked_for)](Result<PopResult> r) {
+        KeepHints(w->req.queue, w->req.group, asked, asked_for, r);
+        if (!r.ok() || r->kind == PopKind::kMessages) {
+          if (r.ok()) Delivered(w, *r);
+          Finish(w, std::move(r));
+          return;
+        }
+        SleepUntilNews(w, 0, std::nullopt);
+      });
 }
 
 void Broker::AttemptAny(const std::shared_ptr<Waiter>& w) {

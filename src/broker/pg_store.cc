@@ -49,6 +49,9 @@ bool Retryable(const std::string& sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == db::pg::kRolledBackWithOthers;
 }
 
+// ordo.pop's kind of the rows naming the other eligible partitions it saw (migration 014).
+constexpr int64_t kMoreEligibleRow = 5;
+
 // `{a,b,...}`: a text[] parameter.
 std::string TextArray(const std::vector<std::string>& values) {
   ArrayLiteral a;
@@ -904,6 +907,11 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
                            std::unordered_set<std::string_view> partitions;
                            out.messages.reserve(static_cast<size_t>(r.size()));
                            for (int i = 0; i < r.size(); ++i) {
+                             if (r.Int(i, 0) == kMoreEligibleRow) {  // after the messages
+                               if (out.more_eligible.size() < kMaxMoreEligible)
+                                 out.more_eligible.push_back(r.Str(i, 4));
+                               continue;
+                             }
                              Message m;
                              m.queue = queue;
                              m.partition_id = r.Str(i, 3);

@@ -642,26 +642,40 @@ struct SqliteStore::Core {
     Statement& e = st->eligible_partitions;
     e.Bind(1, queue.pk).Bind(2, req.group).Bind(3, now).Bind(4, *start).Bind(5, window_edge);
     // With preferred partitions, every eligible one (LIMIT -1): a preferred one may rank late.
+    // Else as many as the pop may take and kMaxMoreEligible more (PopResult::more_eligible).
     e.Bind(6, visible_edge)
-        .Bind(7, req.prefer.empty() && !req.prefer_only ? req.max_partitions + 8 : int64_t{-1});
+        .Bind(7, req.prefer.empty() && !req.prefer_only
+                     ? req.max_partitions + static_cast<int64_t>(kMaxMoreEligible)
+                     : int64_t{-1});
     while (e.Step()) candidates.push_back({e.Int(0), std::string(e.Text(2))});
     Status s = e.status();
     e.Reset();
     if (!s.ok()) return s;
     // Preferred partitions first, each part still oldest first (PopRequest::prefer).
+    size_t preferred = 0;
     if (!req.prefer.empty() || req.prefer_only) {
       auto rest =
           std::stable_partition(candidates.begin(), candidates.end(), [&](const Candidate& c) {
             return std::find(req.prefer.begin(), req.prefer.end(), c.name) != req.prefer.end();
           });
+      preferred = static_cast<size_t>(rest - candidates.begin());
       if (req.prefer_only) candidates.erase(rest, candidates.end());
     }
 
     result.kind = PopKind::kNoPartition;
-    for (const Candidate& cand : candidates) {
-      if (result.partitions_claimed >= req.max_partitions) break;
+    bool among_all = false;  // the preferred ones left room: the choice goes on among all
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const Candidate& cand = candidates[i];
       int64_t room = req.batch - static_cast<int64_t>(result.messages.size());
-      if (room <= 0) break;
+      if (result.partitions_claimed >= req.max_partitions || room <= 0) {
+        if (among_all && result.partitions_claimed > 0) {
+          for (size_t j = i; j < candidates.size() && j < i + kMaxMoreEligible; ++j) {
+            result.more_eligible.push_back(candidates[j].name);
+          }
+        }
+        break;
+      }
+      among_all = among_all || (i >= preferred && !req.prefer_only);
       auto p = FindPartition(queue, cand.name);
       if (!p.ok()) return p.status();
       if (!*p) continue;

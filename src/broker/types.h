@@ -140,7 +140,14 @@ struct PopResult {
   int64_t partitions_claimed = 0;
   bool window_buffer_active = false;
   std::vector<Message> messages;
+  // A wildcard pop that claimed something while choosing among all the queue's partitions (not
+  // its preferred ones alone, not prefer_only): the eligible partitions it saw after the last one
+  // it looked at, oldest waiting message first, the preferred ones left out, at most
+  // kMaxMoreEligible. Eligible in the pop's snapshot only; the broker offers them to its next
+  // pops of the queue as preferred partitions (Broker::TakeHints). Empty otherwise.
+  std::vector<std::string> more_eligible;
 };
+inline constexpr size_t kMaxMoreEligible = 64;
 
 enum class AckStatus { kCompleted, kFailed, kDlq, kRetry };
 

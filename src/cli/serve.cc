@@ -122,6 +122,13 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_LONG_POLL_RECHECK")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  cmd.add_option("--pop-hints", c.pop_hints_ms,
+                 "ms a wildcard pop's list of the other eligible partitions it saw serves the next "
+                 "wildcard pops of its queue and group, which then need not read every partition "
+                 "(0: every wildcard pop chooses among all partitions, strictly oldest first)")
+      ->envname("ORDO_POP_HINTS")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
   cmd.add_option("--stats-flush-interval", c.stats_flush_interval_ms,
                  "ms between flushes of the per-queue flow counters (status routes) to the "
                  "database; they are also flushed at shutdown")
@@ -197,6 +204,7 @@ int RunServe(const ServeConfig& c) {
   }
   broker_options.max_waiters = static_cast<size_t>(c.max_waiters);
   broker_options.recheck_interval = std::chrono::milliseconds(c.long_poll_recheck_ms);
+  broker_options.pop_hints_for = std::chrono::milliseconds(c.pop_hints_ms);
   broker::Broker broker(*store, broker_options);
   broker.StartStats({std::chrono::milliseconds(c.stats_flush_interval_ms), 100000,
                      std::chrono::hours(24 * c.stats_retention_days)});

@@ -291,6 +291,88 @@ TEST_F(StoreTest, PreferredPartitionsAreChosenFirstThenTheRest) {
   }
 }
 
+std::string Numbered(const char* prefix, int i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
+
+// PopResult::more_eligible: what a pop choosing among all the queue's partitions found eligible
+// and did not look at, oldest waiting message first; nothing when it did not choose among all.
+TEST_F(StoreTest, AWildcardPopNamesTheEligiblePartitionsItLeft) {
+  const std::string queue = Q();
+  for (int i = 0; i < 7; ++i) {
+    Push(queue, Numbered("P", i), {Numbered("m", i)});
+    Advance(1'000);
+  }
+  const PopResult p3 = PopPartition(queue, "P3");  // leased: not eligible
+  ASSERT_EQ(p3.kind, PopKind::kMessages);
+  EXPECT_TRUE(p3.more_eligible.empty()) << "a pop of a named partition chooses nothing";
+
+  PopRequest req;
+  req.queue = queue;
+  req.batch = 10;
+  const PopResult first = Pop(req);
+  ASSERT_EQ(first.kind, PopKind::kMessages);
+  EXPECT_EQ(first.partition, "P0");
+  EXPECT_EQ(first.more_eligible, (Strings{"P1", "P2", "P4", "P5", "P6"}));
+
+  // The preferred partition fills the pop: the rest of the queue is not read.
+  req.prefer = {"P6"};
+  const PopResult preferred = Pop(req);
+  ASSERT_EQ(preferred.kind, PopKind::kMessages);
+  EXPECT_EQ(preferred.partition, "P6");
+  EXPECT_TRUE(preferred.more_eligible.empty());
+
+  // The preferred one is leased: the choice among all, stopped by the batch (one message) while
+  // it could still take two more partitions.
+  req.prefer = {"P3"};
+  req.batch = 1;
+  req.max_partitions = 3;
+  const PopResult rest = Pop(req);
+  ASSERT_EQ(rest.kind, PopKind::kMessages);
+  EXPECT_EQ(rest.partition, "P1");
+  EXPECT_EQ(rest.more_eligible, (Strings{"P2", "P4", "P5"}));
+
+  req.prefer = {"P2"};
+  req.prefer_only = true;
+  const PopResult only = Pop(req);
+  ASSERT_EQ(only.kind, PopKind::kMessages);
+  EXPECT_TRUE(only.more_eligible.empty()) << "prefer_only reads the preferred ones alone";
+
+  // Nothing left after the claims: nothing named.
+  req = PopRequest{};
+  req.queue = queue;
+  req.batch = 10;
+  req.max_partitions = 5;
+  const PopResult last = Pop(req);
+  ASSERT_EQ(last.kind, PopKind::kMessages);
+  EXPECT_EQ(TxIds(last), (Strings{"m4", "m5"}));
+  EXPECT_TRUE(last.more_eligible.empty());
+  EXPECT_EQ(Pop(req).kind, PopKind::kNoPartition);
+  for (const PopResult* p : {&p3, &first, &preferred, &rest, &only, &last}) {
+    for (const AckOutcome& a : AckAll(*p)) EXPECT_TRUE(a.success) << a.error;
+  }
+}
+
+TEST_F(StoreTest, AWildcardPopNamesAtMost64EligiblePartitions) {
+  const std::string queue = Q();
+  Strings expected;
+  for (int i = 0; i < 70; ++i) {
+    const std::string p = Numbered("P", i);
+    Push(queue, p, {Numbered("m", i)});
+    if (i >= 1 && i <= 64) expected.push_back(p);
+    AdvanceMicros(10);
+  }
+  PopRequest req;
+  req.queue = queue;
+  const PopResult pop = Pop(req);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  EXPECT_EQ(pop.partition, "P0");
+  EXPECT_EQ(pop.more_eligible, expected);
+  for (const AckOutcome& a : AckAll(pop)) EXPECT_TRUE(a.success) << a.error;
+}
+
 TEST_F(StoreTest, PreferredPartitionsFillAPopOfSeveralPartitionsFromTheRest) {
   const std::string queue = Q();
   Push(queue, "P1", Names("p1", 2));

@@ -40,7 +40,9 @@ inline constexpr PreparedStatement kPush{
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now
-// $11 partitions to choose among first (NULL: none) $12 only those.
+// $11 partitions to choose among first (NULL: none) $12 only those. Message rows (kind 0), or one
+// row of another kind; after the messages, kind 5 rows name other eligible partitions
+// (partition_name; PopResult::more_eligible).
 inline constexpr PreparedStatement kPop{
     "pop",
     "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"

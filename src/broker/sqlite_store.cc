@@ -30,6 +30,8 @@ constexpr Micros kForever = std::numeric_limits<Micros>::max();
 // ---- admission and retention ----
 // A pop dead-letters at most this many expired messages of a partition before delivering.
 constexpr int64_t kPopExpiryLimit = 10000;
+// Preferred partition names sql::kEligiblePartitions takes (?8..?23).
+constexpr size_t kPreferSlots = 16;
 
 // A write operation: computes its result inside the group transaction, reports after commit.
 template <typename T>
@@ -641,17 +643,30 @@ struct SqliteStore::Core {
     std::vector<Candidate> candidates;
     Statement& e = st->eligible_partitions;
     e.Bind(1, queue.pk).Bind(2, req.group).Bind(3, now).Bind(4, *start).Bind(5, window_edge);
-    // With preferred partitions, every eligible one (LIMIT -1): a preferred one may rank late.
-    // Else as many as the pop may take and kMaxMoreEligible more (PopResult::more_eligible).
-    e.Bind(6, visible_edge)
-        .Bind(7, req.prefer.empty() && !req.prefer_only
-                     ? req.max_partitions + static_cast<int64_t>(kMaxMoreEligible)
-                     : int64_t{-1});
+    // The preferred partitions first (up to kPreferSlots, sorted by the query; more: every
+    // eligible one, sorted below), then as many as the pop may take and kMaxMoreEligible more
+    // (PopResult::more_eligible); prefer_only: the preferred ones alone.
+    e.Bind(6, visible_edge);
+    const bool sql_prefer = req.prefer.size() <= kPreferSlots;
+    for (size_t i = 0; i < kPreferSlots; ++i) {
+      const int slot = 8 + static_cast<int>(i);
+      if (sql_prefer && i < req.prefer.size()) {
+        e.Bind(slot, req.prefer[i]);
+      } else {
+        e.BindNull(slot);
+      }
+    }
+    const auto named = static_cast<int64_t>(req.prefer.size());
+    e.Bind(7, !sql_prefer ? int64_t{-1}
+              : req.prefer_only
+                  ? named
+                  : named + req.max_partitions + static_cast<int64_t>(kMaxMoreEligible));
     while (e.Step()) candidates.push_back({e.Int(0), std::string(e.Text(2))});
     Status s = e.status();
     e.Reset();
     if (!s.ok()) return s;
-    // Preferred partitions first, each part still oldest first (PopRequest::prefer).
+    // Preferred partitions first, each part still oldest first (PopRequest::prefer); the query
+    // has done it unless more were named than it has slots for.
     size_t preferred = 0;
     if (!req.prefer.empty() || req.prefer_only) {
       auto rest =

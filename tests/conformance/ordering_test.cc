@@ -355,6 +355,33 @@ TEST_F(StoreTest, AWildcardPopNamesTheEligiblePartitionsItLeft) {
   }
 }
 
+// More preferred names than a store may handle in one statement still come first.
+TEST_F(StoreTest, SeventeenPreferredPartitionsStillComeFirst) {
+  const std::string queue = Q();
+  PopRequest req;
+  req.queue = queue;
+  req.batch = 10;
+  for (int i = 0; i < 20; ++i) {
+    Push(queue, Numbered("P", i), {Numbered("m", i)});
+    if (i >= 3) req.prefer.push_back(Numbered("P", i));
+    AdvanceMicros(10);
+  }
+  ASSERT_EQ(req.prefer.size(), 17u);
+  const PopResult pop = Pop(req);
+  ASSERT_EQ(pop.kind, PopKind::kMessages);
+  EXPECT_EQ(pop.partition, "P3") << "oldest first among the preferred";
+  EXPECT_TRUE(pop.more_eligible.empty());
+  req.prefer_only = true;
+  req.max_partitions = 20;
+  req.batch = 20;
+  const PopResult only = Pop(req);
+  ASSERT_EQ(only.kind, PopKind::kMessages);
+  EXPECT_EQ(only.partitions_claimed, 16) << "P4..P19, not P0..P2";
+  for (const PopResult* p : {&pop, &only}) {
+    for (const AckOutcome& a : AckAll(*p)) EXPECT_TRUE(a.success) << a.error;
+  }
+}
+
 TEST_F(StoreTest, AWildcardPopNamesAtMost64EligiblePartitions) {
   const std::string queue = Q();
   Strings expected;

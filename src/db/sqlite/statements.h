@@ -94,6 +94,7 @@ inline constexpr const char* kUpdateCursor =
 //   ?1 queue_pk  ?2 group  ?3 now  ?4 group start (for partitions the group has not met yet)
 //   ?5 window edge (newest message must be at or before)  ?6 visibility edge (delayed
 //   processing: the oldest waiting message must be at or before)  ?7 limit
+//   ?8..?23 up to 16 preferred partition names (NULL: unused slot), which come first
 // A partition whose head message is still delayed (delayMs) is not eligible.
 inline constexpr const char* kEligiblePartitions =
     "SELECT pk, id, name, position, oldest FROM ("
@@ -109,7 +110,9 @@ inline constexpr const char* kEligiblePartitions =
     "   AND COALESCE(c.eligible_at, 0) <= ?3"
     "   AND (c.partition_pk IS NOT NULL OR p.last_at >= ?4)"
     "   AND p.last_at <= ?5"
-    ") WHERE oldest IS NOT NULL AND oldest <= ?6 ORDER BY oldest, pk LIMIT ?7";
+    ") WHERE oldest IS NOT NULL AND oldest <= ?6"
+    " ORDER BY COALESCE(name IN (?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+    "  ?21, ?22, ?23), 0) DESC, oldest, pk LIMIT ?7";
 
 // Messages a group may receive from a partition, in order, skipping ones it already completed.
 //   ?1 partition_pk  ?2 group  ?3 position  ?4 visibility edge  ?5 limit

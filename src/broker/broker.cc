@@ -516,12 +516,14 @@ void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::millisecon
       std::lock_guard lock(mu_);
       TakeHints(req);
     }
-    store_.Pop(std::move(ex), req,
-               [this, queue = req.queue, group = req.group, asked = SteadyClock::now(),
-                asked_for = req.prefer, done = std::move(done)](Result<PopResult> r) {
-                 KeepHints(queue, group, asked, asked_for, r);
-                 done(std::move(r));
-               });
+    // Built before the request is moved (argument evaluation order is unspecified).
+    Completion<PopResult> kept = [this, queue = req.queue, group = req.group,
+                                  asked = SteadyClock::now(), asked_for = req.prefer,
+                                  done = std::move(done)](Result<PopResult> r) {
+      KeepHints(queue, group, asked, asked_for, r);
+      done(std::move(r));
+    };
+    store_.Pop(std::move(ex), std::move(req), std::move(kept));
     return;
   }
   auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,

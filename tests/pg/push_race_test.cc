@@ -1,6 +1,8 @@
 // Pushes whose statement waits for a partition row while another transaction changes what the
-// statement's snapshot saw (migration 012: the one-statement push falls back to version 7):
-//  - another push of the same transaction id into the partition: "duplicate", one message;
+// statement's snapshot saw. The broker's push of one item goes through ordo.push_one (migration
+// 015), the other client's through ordo.push (012):
+//  - another push of the same transaction id into the partition: "duplicate", one message, and
+//    the seq the waiting push took is given back (seqs stay gapless);
 //  - the queue deleted meanwhile: the push creates the queue again and stores its message.
 #include <future>
 #include <memory>
@@ -97,6 +99,14 @@ TEST_F(PushRaceTest, ASecondPushOfATransactionIdThatWaitedForTheFirstAnswersDupl
   HttpResponse after = PushItems(*http_, {PushItem(q_, "P1", "after", "\"after\"")});
   ASSERT_EQ(after.status, 200) << after.Describe();
   EXPECT_EQ(JsonDoc(after.body).String("/0/status"), "queued") << after.body;
+  std::string error;
+  EXPECT_EQ(other->Scalar("SELECT string_agg(m.seq::text, ',' ORDER BY m.seq) || '/' || p.last_seq"
+                          " FROM ordo.queues q JOIN ordo.partitions p ON p.queue_pk = q.pk"
+                          " JOIN ordo.messages m ON m.partition_pk = p.pk"
+                          " WHERE q.name = $1 AND p.name = 'P1' GROUP BY p.last_seq",
+                          {q_}, &error),
+            "1,2,3/3")
+      << error;
 }
 
 TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew) {

@@ -38,6 +38,13 @@ inline constexpr PreparedStatement kPush{
     " FROM ordo.push($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7,"
     " $8::int[], $9::bigint[])"};
 
+// A flush of one item: $1 queue $2 partition $3 id $4 transaction id $5 trace id $6 payload
+// $7 now $8 delayMs (NULL: not delayed). One row, as kPush's.
+inline constexpr PreparedStatement kPushOne{
+    "push_one",
+    "SELECT idx, status, message_id, transaction_id, partition_id"
+    " FROM ordo.push_one($1, $2, $3, $4, $5, $6, $7, $8)"};
+
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now
 // $11 partitions to choose among first (NULL: none) $12 only those. Message rows (kind 0), or one
@@ -59,6 +66,14 @@ inline constexpr PreparedStatement kAck{
     "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
     " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
     " $7)",
+    /*shareable=*/true, /*lazy_commit=*/true};
+
+// A flush of one ack of status completed: $1 transaction id $2 partition id $3 lease id
+// $4 group $5 now. One row, as kAck's.
+inline constexpr PreparedStatement kAckOne{
+    "ack_one",
+    "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
+    " FROM ordo.ack_one($1, $2, $3, $4, $5)",
     /*shareable=*/true, /*lazy_commit=*/true};
 
 // $1 lease id $2 seconds $3 now $4 ids of the partitions under the lease (NULL: not known).
@@ -338,13 +353,16 @@ inline constexpr PreparedStatement kOverview{
     " WHERE $3::text IS NULL OR q.name = $3::text"
     " ORDER BY q.name, p.name"};
 // What a push, an autoAck pop or a transaction call answered must survive a server crash.
-static_assert(!kPush.lazy_commit && !kPopAutoAck.lazy_commit && !kTransact.lazy_commit);
+static_assert(!kPush.lazy_commit && !kPushOne.lazy_commit && !kPopAutoAck.lazy_commit &&
+              !kTransact.lazy_commit);
 
 inline constexpr PreparedStatement kAll[] = {
     kConfigure,
     kPush,
+    kPushOne,
     kPop,
     kAck,
+    kAckOne,
     kExtendLease,
     kDeleteQueue,
     kSelectQueues,

@@ -488,8 +488,8 @@ struct PgStore::Loop {
     return params;
   }
 
-  // The parameters of kPushOne for a lone item (migration 015: a push of one item costs half of
-  // ordo.push's big statement).
+  // The parameters of kPushOne for a lone item (migration 015: a third of the cost of
+  // ordo.push's big statement for one item).
   static Params PushOneParams(PushItem& item, Micros now) {
     std::string id = NewMessageId(item, now);
     Params params;
@@ -617,7 +617,7 @@ struct PgStore::Loop {
 
   void SendAckGroup(std::shared_ptr<std::vector<AckCall>> group) {
     Params params;
-    // One ack of status completed goes to kAckOne (migration 016: half the cost of ordo.ack).
+    // One ack of status completed goes to kAckOne (migration 016: a quarter cheaper than ordo.ack).
     bool lone = group->size() == 1 && group->front().items.size() == 1 &&
                 group->front().items[0].status == AckStatus::kCompleted;
     if (lone) {

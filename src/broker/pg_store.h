@@ -7,7 +7,8 @@
 // to the engine loop, sent without blocking, and completed from the socket's readiness.
 //
 // Group commit: every push (and every ack) that reaches the engine loop before it next runs its
-// flush becomes part of ONE statement with array parameters (ordo.push / ordo.ack), so many HTTP
+// flush becomes part of ONE statement with array parameters (ordo.push / ordo.ack; a flush of one
+// item calls ordo.push_one / ordo.ack_one, whose small scalar statements cost less), so many HTTP
 // requests cost one round trip and one commit. Several such statements may be in flight on the
 // pipelined connections. Sequence order in a partition stays commit order because ordo.push locks
 // the partition rows it appends to until it commits.

@@ -267,6 +267,7 @@ struct PgStore::Loop {
     } else {
       c.statements.assign(std::begin(sql::kAll), std::end(sql::kAll));
       if (options.pg_lazy_consumer_commits) c.lazy_commit_statement = sql::kLazyCommit.name;
+      c.warm_up_statement = sql::kWarmUp.name;
     }
     return c;
   }

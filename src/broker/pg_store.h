@@ -6,12 +6,15 @@
 // thread and loop of its own (the tests). No thread ever waits on the database: calls are posted
 // to the engine loop, sent without blocking, and completed from the socket's readiness.
 //
-// Group commit: every push (and every ack) that reaches the engine loop before it next runs its
-// flush becomes part of ONE statement with array parameters (ordo.push / ordo.ack; a flush of one
-// item calls ordo.push_one / ordo.ack_one, whose small scalar statements cost less), so many HTTP
-// requests cost one round trip and one commit. Several such statements may be in flight on the
-// pipelined connections. Sequence order in a partition stays commit order because ordo.push locks
-// the partition rows it appends to until it commits.
+// Group commit: every push that reaches the engine loop before it next runs its flush becomes
+// part of ONE statement with array parameters (ordo.push; a flush of one item calls
+// ordo.push_one, whose small scalar statements cost less), so many HTTP requests cost one round
+// trip and one commit. The acks of a flush become one statement the same way (ordo.ack, or
+// ordo.ack_one for one completed item). Several such statements may be in flight on the
+// pipelined connections. Sequence order in a partition stays
+// commit order because ordo.push locks the partition rows it appends to until it commits. Each
+// pool connection runs ordo.warm_up before it serves, so that its first requests do not wait for
+// their plans to be built.
 //
 // The domain logic lives in SQL functions (src/db/migrations/postgres/), which take "now" from
 // StoreOptions::clock so that both engines answer the same conformance suite.

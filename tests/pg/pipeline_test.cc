@@ -3,7 +3,8 @@
 // SQLSTATE 57014 / kUnavailable without breaking the connection, and shareable Sends made while
 // earlier work is in flight commit as one transaction (a failure there rolls back the others,
 // which say so with kRolledBackWithOthers). Lazy-commit Sends run in transactions of their own
-// kind with synchronous_commit off; durable ones never share them.
+// kind with synchronous_commit off; durable ones never share them. A warm-up statement runs
+// before the connection is ready, and one that fails leaves it serving.
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,9 @@ const db::pg::PreparedStatement kStatements[] = {
     {"mode", "SELECT current_setting('synchronous_commit') || ' ' || txid_current()",
      /*shareable=*/true},
     {"lazy", "SELECT set_config('synchronous_commit', 'off', true)"},
+    // A session setting a warm-up leaves behind, and its reader.
+    {"warm", "SELECT set_config('ordo.warmed', 'yes', false)"},
+    {"warmed", "SELECT coalesce(current_setting('ordo.warmed', true), 'no')"},
 };
 
 // One Send's outcome, filled by its callback.
@@ -69,9 +73,11 @@ class PipelineTest : public PgTest {
 
   // Connects with the test database URL plus `extra` libpq parameters and prepares kStatements.
   ::testing::AssertionResult Connect(std::vector<std::pair<std::string, std::string>> extra = {},
-                                     const char* lazy_commit_statement = "lazy") {
+                                     const char* lazy_commit_statement = "lazy",
+                                     const char* warm_up_statement = nullptr) {
     db::pg::ConnectOptions options;
     options.lazy_commit_statement = lazy_commit_statement;
+    options.warm_up_statement = warm_up_statement;
     options.params = {{"application_name", "ordo-pg-tests"}, {"dbname", Env().url}};
     for (auto& p : extra) options.params.push_back(std::move(p));
     options.statements.assign(std::begin(kStatements), std::end(kStatements));
@@ -289,6 +295,31 @@ TEST_F(PipelineTest, WithoutALazyCommitStatementEveryCommitWaits) {
   ASSERT_TRUE(RunUntil([&] { return asked->done; }, 10s));
   ASSERT_TRUE(asked->result.ok()) << asked->Describe();
   EXPECT_EQ(ModeOf(*asked), "on");
+}
+
+TEST_F(PipelineTest, TheWarmUpStatementRunsBeforeTheConnectionIsReady) {
+  ASSERT_TRUE(Connect({}, "lazy", /*warm_up_statement=*/"warm"));
+  auto warmed = Send("warmed", {});
+  ASSERT_TRUE(RunUntil([&] { return warmed->done; }, 10s));
+  ASSERT_TRUE(warmed->result.ok()) << warmed->Describe();
+  EXPECT_EQ(warmed->Value(), "yes") << "the first Send ran before the warm-up";
+}
+
+TEST_F(PipelineTest, AConnectionWithoutAWarmUpStatementRunsNone) {
+  ASSERT_TRUE(Connect());
+  auto warmed = Send("warmed", {});
+  ASSERT_TRUE(RunUntil([&] { return warmed->done; }, 10s));
+  ASSERT_TRUE(warmed->result.ok()) << warmed->Describe();
+  EXPECT_EQ(warmed->Value(), "no");
+}
+
+TEST_F(PipelineTest, AFailingWarmUpLeavesTheConnectionServing) {
+  ASSERT_TRUE(Connect({}, "lazy", /*warm_up_statement=*/"bad"));
+  EXPECT_FALSE(lost_.has_value()) << "on_lost: " << lost_->message();
+  auto after = Send("ok", {"5"});
+  ASSERT_TRUE(RunUntil([&] { return after->done; }, 10s));
+  ASSERT_TRUE(after->result.ok()) << after->Describe();
+  EXPECT_EQ(after->Value(), "5");
 }
 
 }  // namespace

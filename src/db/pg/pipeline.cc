@@ -107,10 +107,36 @@ void Pipeline::OnConnected() {
               fmt::format("preparing statements failed: {}", r.status().message())));
           return;
         }
+        if (self->options_.warm_up_statement != nullptr) {
+          self->WarmUp();
+          return;
+        }
         self->state_ = State::kReady;
         if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
       });
   WaitRead();
+  Flush();
+}
+
+// Runs the warm-up statement in a round of its own; the connection is ready when it answered.
+// A failed warm-up only costs the first requests the planning it would have done, so it is
+// logged, not fatal.
+void Pipeline::WarmUp() {
+  if (PQsendQueryPrepared(conn_, options_.warm_up_statement, 0, nullptr, nullptr, nullptr, 0) !=
+          1 ||
+      PQpipelineSync(conn_) != 1) {
+    Fail(Status::Unavailable(fmt::format("PostgreSQL warm-up: {}", ConnError(conn_))));
+    return;
+  }
+  in_flight_.emplace_back();
+  ++statements_in_flight_;
+  in_flight_.back().statements.emplace_back(
+      [self = shared_from_this()](Result<ResultPtr> r, const std::string&) {
+        if (self->state_ != State::kPreparing) return;
+        if (!r.ok()) spdlog::warn("PostgreSQL warm-up failed: {}", r.status().message());
+        self->state_ = State::kReady;
+        if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
+      });
   Flush();
 }
 

@@ -1,8 +1,9 @@
 // Pipeline: one libpq connection driven without blocking from an Asio event loop.
 //
-// Connects with PQconnectStartParams/PQconnectPoll, then runs in pipeline mode: every Send() puts
-// one prepared statement on the wire, and many may be in flight at once. Their results come back
-// in order; a bounded FIFO of in-flight transactions knows which callbacks they belong to. The
+// Connects with PQconnectStartParams/PQconnectPoll, prepares its statements (and runs the
+// optional warm-up statement) before it reports ready, then runs in pipeline mode: every Send()
+// puts one prepared statement on the wire, and many may be in flight at once. Their results come
+// back in order; a bounded FIFO of in-flight transactions knows which callbacks they belong to. The
 // socket is watched with a posix::stream_descriptor; write interest is registered only while
 // libpq has output it could not flush.
 //
@@ -78,6 +79,9 @@ struct ConnectOptions {
   // A statement among `statements` that turns off synchronous_commit for the rest of its
   // transaction; run first in each lazy-commit transaction. Null: every commit waits.
   const char* lazy_commit_statement = nullptr;
+  // A statement among `statements` run once after they are prepared, before the connection is
+  // ready: it does work whose plans the first requests would otherwise build. Null: none.
+  const char* warm_up_statement = nullptr;
 };
 
 class Pipeline : public std::enable_shared_from_this<Pipeline> {
@@ -147,6 +151,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   void CompleteFront();
   void Complete(InFlight& txn);
   bool Seal(InFlight& txn);
+  void WarmUp();
   bool SendFailed();
   void OnConnected();
   void Fail(const Status& why);

@@ -142,6 +142,10 @@ inline constexpr PreparedStatement kNotify{
 inline constexpr PreparedStatement kLazyCommit{
     "lazy_commit", "SELECT set_config('synchronous_commit', 'off', true)"};
 
+// Run once by each pool connection before it serves (migration 017): plans the common push,
+// pop and ack paths for the session, leaving nothing behind.
+inline constexpr PreparedStatement kWarmUp{"warm_up", "SELECT ordo.warm_up()"};
+
 // ---- transactions ----
 // One transaction call as one statement (ordo.transact, migration 002). Push items over all push
 // operations in order, as kPush: $1 queues $2 partitions $3 ids $4 transaction ids $5 trace ids
@@ -370,6 +374,7 @@ inline constexpr PreparedStatement kAll[] = {
     kPing,
     kNotify,
     kLazyCommit,
+    kWarmUp,
     kNextTimedEvent,
     kSelectQueuesByLabel,
     // ---- transactions ----

@@ -3,7 +3,12 @@
 // 015), the other client's through ordo.push (012):
 //  - another push of the same transaction id into the partition: "duplicate", one message, and
 //    the seq the waiting push took is given back (seqs stay gapless);
-//  - the queue deleted meanwhile: the push creates the queue again and stores its message.
+//  - the queue deleted meanwhile: the push creates the queue again and stores its message;
+//  - a push into a partition that does not exist yet (push_one creates it, migration 018) while
+//    the queue's deletion is uncommitted: it waits, then creates the queue again, leaving no
+//    partition without a queue;
+//  - two pushes creating one new partition: the second waits for the first's row and stores
+//    after its message, in the same partition.
 #include <future>
 #include <memory>
 #include <string>
@@ -137,6 +142,82 @@ TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew
   std::vector<Delivery> got = PopP1();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data, "\"second\"");
+}
+
+TEST_F(PushRaceTest, APushIntoANewPartitionWaitsForItsQueueDeletionAndCreatesTheQueueAnew) {
+  StartWithP1("newpart-deleted");
+  if (HasFatalFailure()) return;
+
+  // The queue's deletion, done but not committed.
+  auto other = OpenTransaction();
+  ASSERT_TRUE(other);
+  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
+  ASSERT_TRUE(deleted.ok()) << deleted.error;
+
+  auto waiting_push = std::async(std::launch::async, [this] {
+    HttpClient c(broker_.port(), 15s);
+    return PushItems(c, {PushItem(q_, "P2", "into-p2", "\"p2\"")});
+  });
+  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the push never waited for the queue's deletion";
+  ASSERT_TRUE(other->Exec("COMMIT").ok());
+
+  ASSERT_EQ(waiting_push.wait_for(10s), std::future_status::ready) << "no answer";
+  HttpResponse r = waiting_push.get();
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(JsonDoc(r.body).String("/0/status"), "queued") << r.body;
+
+  // The message is in the queue created anew; no partition row was left without its queue.
+  HttpResponse pop =
+      http_->Get("/api/v1/pop/queue/" + UrlEncode(q_) + "/partition/P2?batch=10&wait=false");
+  ASSERT_EQ(pop.status, 200) << pop.Describe();
+  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
+  ASSERT_EQ(got.size(), 1u) << pop.body;
+  EXPECT_EQ(got[0].data, "\"p2\"");
+  std::string error;
+  EXPECT_EQ(other->Scalar("SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
+                          " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
+                          {}, &error),
+            "0")
+      << error;
+}
+
+TEST_F(PushRaceTest, TwoPushesCreatingOneNewPartitionStoreOneAfterTheOther) {
+  StartWithP1("newpart-twice");
+  if (HasFatalFailure()) return;
+
+  // Another client's push creates P3, inside a transaction left open.
+  auto other = OpenTransaction();
+  ASSERT_TRUE(other);
+  PgConn::Outcome pushed = other->Exec(
+      "SELECT status FROM ordo.push_one($1, 'P3', $2, 'theirs', NULL, '\"theirs\"',"
+      " (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, NULL)",
+      {q_, "0190a0a0-0000-7000-8000-" + RandomHex(12)});
+  ASSERT_TRUE(pushed.ok()) << pushed.error;
+  ASSERT_EQ(PQntuples(pushed.result.get()), 1);
+  ASSERT_STREQ(PQgetvalue(pushed.result.get(), 0, 0), "0") << "stored";
+
+  // The broker's push into P3 waits for that partition row.
+  auto racing = std::async(std::launch::async, [this] {
+    HttpClient c(broker_.port(), 15s);
+    return PushItems(c, {PushItem(q_, "P3", "ours", "\"ours\"")});
+  });
+  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
+  ASSERT_TRUE(other->Exec("COMMIT").ok());
+  ASSERT_EQ(racing.wait_for(10s), std::future_status::ready) << "no answer";
+  HttpResponse r = racing.get();
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  EXPECT_EQ(JsonDoc(r.body).String("/0/status"), "queued") << r.body;
+
+  // One partition P3, holding both messages in commit order.
+  std::string error;
+  EXPECT_EQ(other->Scalar("SELECT count(DISTINCT p.pk) || ':' || string_agg(m.transaction_id || '@'"
+                          " || m.seq, ',' ORDER BY m.seq) || '/' || max(p.last_seq)"
+                          " FROM ordo.queues q JOIN ordo.partitions p ON p.queue_pk = q.pk"
+                          " JOIN ordo.messages m ON m.partition_pk = p.pk"
+                          " WHERE q.name = $1 AND p.name = 'P3'",
+                          {q_}, &error),
+            "1:theirs@1,ours@2/2")
+      << error;
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 // Group commit: every push that reaches the engine loop before it next runs its flush becomes
 // part of ONE statement with array parameters (ordo.push; a flush of one item calls
 // ordo.push_one, whose small scalar statements cost less), so many HTTP requests cost one round
-// trip and one commit. The acks of a flush become one statement the same way (ordo.ack, or
-// ordo.ack_one for one completed item). Several such statements may be in flight on the
-// pipelined connections. Sequence order in a partition stays
+// trip and one commit. The acks of a flush become one statement per lease (ordo.ack, or
+// ordo.ack_one for one completed item), sent together into shared transactions. Several such
+// statements may be in flight on the pipelined connections. Sequence order in a partition stays
 // commit order because ordo.push locks the partition rows it appends to until it commits. Each
 // pool connection runs ordo.warm_up before it serves, so that its first requests do not wait for
 // their plans to be built.

@@ -131,6 +131,9 @@ void AddE2eOptions(CLI::App* cmd, E2eOptions& o) {
                   "figures (partitions and plans being created)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--latency-log", o.latency_log,
+                  "File to write a line per delivered message to: its due time in ms since the "
+                  "run's start, and its latency in us (where in the run the tail is)");
   AddProgress(cmd, o.progress_s);
 }
 

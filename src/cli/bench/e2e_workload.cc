@@ -9,7 +9,9 @@
 // for a free producer counts too (no coordinated omission); the send lag (actual send - due time)
 // is reported beside it to show when the generator itself fell behind.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -100,6 +102,9 @@ class E2eRun {
         ++delivered_unique;
         const auto us = static_cast<uint64_t>(std::max<int64_t>(0, at_ns - s.t) / 1000);
         if (s.t >= start_ns + static_cast<int64_t>(o.warmup_s * 1e9)) latency.Record(us);
+        if (latency_log != nullptr) {
+          fmt::print(latency_log, "{:.3f} {}\n", static_cast<double>(s.t - start_ns) / 1e6, us);
+        }
         interval_max_us = std::max(interval_max_us, us);
         last_delivery = at;
       } else {
@@ -155,6 +160,7 @@ class E2eRun {
   bool timed_out = false;
   bool stopping = false;
   Ticker* ticker = nullptr;
+  std::FILE* latency_log = nullptr;  // --latency-log, owned by RunE2e
 
  private:
   // True (and the run stopped) once producing is over and every stored message was delivered.
@@ -285,6 +291,16 @@ int RunE2e(const E2eOptions& o) {
   if (run.requests == 0) {
     fmt::print(stderr, "ordo bench: --rate x --duration schedules no request\n");
     return 2;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> latency_log(nullptr, &std::fclose);
+  if (!o.latency_log.empty()) {
+    latency_log.reset(std::fopen(o.latency_log.c_str(), "w"));
+    if (!latency_log) {
+      fmt::print(stderr, "ordo bench: cannot write --latency-log {}: {}\n", o.latency_log,
+                 std::strerror(errno));
+      return 2;
+    }
+    run.latency_log = latency_log.get();
   }
   std::vector<std::unique_ptr<ClientConnection>> producers, consumers;
   for (int i = 0; i < o.producers; ++i) {

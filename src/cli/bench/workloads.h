@@ -59,6 +59,7 @@ struct E2eOptions {
   double settle_s = 10;            // after the last push, how long to wait for the last deliveries
   double warmup_s = 0;  // messages due this early in the run are not in the latency figures
   double progress_s = 5;
+  std::string latency_log;  // when set: a line per delivered message (due time, latency)
 };
 
 int RunPush(const PushOptions& options);

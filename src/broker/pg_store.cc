@@ -266,7 +266,6 @@ struct PgStore::Loop {
       c.listen_channel = "ordo_push";
     } else {
       c.statements.assign(std::begin(sql::kAll), std::end(sql::kAll));
-      if (options.pg_lazy_consumer_commits) c.lazy_commit_statement = sql::kLazyCommit.name;
       c.warm_up_statement = sql::kWarmUp.name;
     }
     return c;
@@ -365,6 +364,14 @@ struct PgStore::Loop {
     });
   }
 
+  // Whether `st` commits lazily here: a lazy-commit statement, with lazy consumer commits on.
+  bool LazyCommit(const PreparedStatement& st) const {
+    return st.lazy_commit && options.pg_lazy_consumer_commits;
+  }
+  // The `lazy` parameter of the lazy-commit statements (sql.h): whether they turn
+  // synchronous_commit off for their transaction.
+  std::string LazyParam() const { return options.pg_lazy_consumer_commits ? "true" : "false"; }
+
   // Sends on the ready pool connection with the fewest statements in flight. Retries deadlocks
   // and serialization failures a bounded number of times.
   void Exec(const PreparedStatement& st, std::shared_ptr<const Params> args,
@@ -397,7 +404,7 @@ struct PgStore::Loop {
       };
       // A retry goes alone: it cannot be rolled back by another statement again.
       if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0,
-                               st.lazy_commit && attempt == 0)) {
+                               LazyCommit(st) && attempt == 0)) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }
@@ -601,7 +608,7 @@ struct PgStore::Loop {
     std::string names = TextArray(notify_pending);
     notify_pending.clear();
     notify_in_flight = true;
-    Exec(sql::kNotify, std::make_shared<const Params>(Params{std::move(names)}),
+    Exec(sql::kNotify, std::make_shared<const Params>(Params{std::move(names), LazyParam()}),
          [this](Result<ResultPtr> r) {
            notify_in_flight = false;
            if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
@@ -649,6 +656,7 @@ struct PgStore::Loop {
       arrays.AppendTo(params);
     }
     params.emplace_back(std::to_string(clock()));
+    params.emplace_back(LazyParam());
     auto args = std::make_shared<const Params>(std::move(params));
     const PreparedStatement& statement = lone ? sql::kAckOne : sql::kAck;
     Exec(statement, std::move(args), [this, group](Result<ResultPtr> r) {
@@ -922,18 +930,14 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   if (!req.auto_ack) lease_id = NewUuidV4();
   std::optional<std::string> prefer;
   if (!req.prefer.empty()) prefer = TextArray(req.prefer);
-  Params args = {req.queue,
-                 req.partition,
-                 req.group,
-                 std::to_string(req.batch),
-                 std::to_string(req.max_partitions),
-                 std::string(req.auto_ack ? "true" : "false"),
-                 std::to_string(kind),
-                 std::to_string(req.subscription.from),
-                 lease_id,
-                 std::to_string(options_.clock()),
-                 std::move(prefer),
-                 std::string(req.prefer_only ? "true" : "false")};
+  Params args = {
+      req.queue, req.partition, req.group, std::to_string(req.batch),
+      std::to_string(req.max_partitions), std::string(req.auto_ack ? "true" : "false"),
+      std::to_string(kind), std::to_string(req.subscription.from), lease_id,
+      std::to_string(options_.clock()), std::move(prefer),
+      std::string(req.prefer_only ? "true" : "false"),
+      // An autoAck pop is durable (kPopAutoAck): it never turns the flush wait off.
+      std::string(!req.auto_ack && options_.pg_lazy_consumer_commits ? "true" : "false")};
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id),

@@ -36,7 +36,12 @@ const db::pg::PreparedStatement kStatements[] = {
     // The commit mode of the statement's transaction, and the transaction.
     {"mode", "SELECT current_setting('synchronous_commit') || ' ' || txid_current()",
      /*shareable=*/true},
-    {"lazy", "SELECT set_config('synchronous_commit', 'off', true)"},
+    // As the broker's lazy-commit statements do (db/pg/statements.h): $1 true turns
+    // synchronous_commit off for the transaction.
+    {"lazy_mode",
+     "SELECT current_setting('synchronous_commit') || ' ' || txid_current() WHERE NOT $1::boolean"
+     " OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
+     /*shareable=*/true},
     // A session setting a warm-up leaves behind, and its reader.
     {"warm", "SELECT set_config('ordo.warmed', 'yes', false)"},
     {"warmed", "SELECT coalesce(current_setting('ordo.warmed', true), 'no')"},
@@ -73,10 +78,8 @@ class PipelineTest : public PgTest {
 
   // Connects with the test database URL plus `extra` libpq parameters and prepares kStatements.
   ::testing::AssertionResult Connect(std::vector<std::pair<std::string, std::string>> extra = {},
-                                     const char* lazy_commit_statement = "lazy",
                                      const char* warm_up_statement = nullptr) {
     db::pg::ConnectOptions options;
-    options.lazy_commit_statement = lazy_commit_statement;
     options.warm_up_statement = warm_up_statement;
     options.params = {{"application_name", "ordo-pg-tests"}, {"dbname", Env().url}};
     for (auto& p : extra) options.params.push_back(std::move(p));
@@ -254,7 +257,7 @@ TEST_F(PipelineTest, LazyCommitSendsSkipTheFlushWaitAndNeverShareWithDurableOnes
   ASSERT_TRUE(Connect());
   // Alone: a lazy Send's transaction commits with synchronous_commit off; the next transaction
   // is back to the server's setting.
-  auto lazy_alone = Send("mode", {}, /*shareable=*/true, /*lazy=*/true);
+  auto lazy_alone = Send("lazy_mode", {"true"}, /*shareable=*/true, /*lazy=*/true);
   auto durable_alone = Send("mode", {}, /*shareable=*/false);
   ASSERT_TRUE(RunUntil([&] { return lazy_alone->done && durable_alone->done; }, 10s));
   ASSERT_TRUE(lazy_alone->result.ok()) << lazy_alone->Describe();
@@ -265,10 +268,10 @@ TEST_F(PipelineTest, LazyCommitSendsSkipTheFlushWaitAndNeverShareWithDurableOnes
   // Behind a slow statement: two lazy Sends share a transaction; a durable shareable Send does
   // not join it (it would commit without waiting), and a lazy one after it opens another.
   auto slow = Send("slow", {"0.2"});
-  auto a = Send("mode", {}, true, /*lazy=*/true);
-  auto b = Send("mode", {}, true, /*lazy=*/true);
+  auto a = Send("lazy_mode", {"true"}, true, /*lazy=*/true);
+  auto b = Send("lazy_mode", {"true"}, true, /*lazy=*/true);
   auto durable = Send("mode", {}, true, /*lazy=*/false);
-  auto d = Send("mode", {}, true, /*lazy=*/true);
+  auto d = Send("lazy_mode", {"true"}, true, /*lazy=*/true);
   ASSERT_TRUE(
       RunUntil([&] { return slow->done && a->done && b->done && durable->done && d->done; }, 10s));
   for (const auto& x : {slow, a, b, durable, d}) ASSERT_TRUE(x->result.ok()) << x->Describe();
@@ -279,9 +282,9 @@ TEST_F(PipelineTest, LazyCommitSendsSkipTheFlushWaitAndNeverShareWithDurableOnes
   EXPECT_NE(TxnOf(*durable), TxnOf(*a));
   EXPECT_EQ(ModeOf(*d), "off");
   EXPECT_NE(TxnOf(*d), TxnOf(*durable));
-  EXPECT_EQ(pipeline_->in_flight(), 0u) << "the internal statement was not accounted for";
+  EXPECT_EQ(pipeline_->in_flight(), 0u);
 
-  // A failing lazy Send alone reports its own error, not the internal statement's rollback.
+  // A failing lazy Send alone reports its own error.
   auto failing = Send("bad_shared", {}, true, /*lazy=*/true);
   ASSERT_TRUE(RunUntil([&] { return failing->done; }, 10s));
   ASSERT_FALSE(failing->result.ok());
@@ -289,16 +292,17 @@ TEST_F(PipelineTest, LazyCommitSendsSkipTheFlushWaitAndNeverShareWithDurableOnes
   EXPECT_FALSE(lost_.has_value());
 }
 
-TEST_F(PipelineTest, WithoutALazyCommitStatementEveryCommitWaits) {
-  ASSERT_TRUE(Connect({}, /*lazy_commit_statement=*/nullptr));
-  auto asked = Send("mode", {}, true, /*lazy=*/true);
+TEST_F(PipelineTest, ALazyStatementToldNotToSwitchCommitsWithTheFlushWait) {
+  ASSERT_TRUE(Connect());
+  // What the broker sends with --db-consumer-commit durable.
+  auto asked = Send("lazy_mode", {"false"}, true, /*lazy=*/false);
   ASSERT_TRUE(RunUntil([&] { return asked->done; }, 10s));
   ASSERT_TRUE(asked->result.ok()) << asked->Describe();
   EXPECT_EQ(ModeOf(*asked), "on");
 }
 
 TEST_F(PipelineTest, TheWarmUpStatementRunsBeforeTheConnectionIsReady) {
-  ASSERT_TRUE(Connect({}, "lazy", /*warm_up_statement=*/"warm"));
+  ASSERT_TRUE(Connect({}, /*warm_up_statement=*/"warm"));
   auto warmed = Send("warmed", {});
   ASSERT_TRUE(RunUntil([&] { return warmed->done; }, 10s));
   ASSERT_TRUE(warmed->result.ok()) << warmed->Describe();
@@ -314,7 +318,7 @@ TEST_F(PipelineTest, AConnectionWithoutAWarmUpStatementRunsNone) {
 }
 
 TEST_F(PipelineTest, AFailingWarmUpLeavesTheConnectionServing) {
-  ASSERT_TRUE(Connect({}, "lazy", /*warm_up_statement=*/"bad"));
+  ASSERT_TRUE(Connect({}, /*warm_up_statement=*/"bad"));
   EXPECT_FALSE(lost_.has_value()) << "on_lost: " << lost_->message();
   auto after = Send("ok", {"5"});
   ASSERT_TRUE(RunUntil([&] { return after->done; }, 10s));

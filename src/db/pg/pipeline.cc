@@ -143,19 +143,12 @@ void Pipeline::WarmUp() {
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
                     SendDone done, bool shareable, bool lazy_commit) {
   if (state_ != State::kReady) return false;
-  lazy_commit = lazy_commit && options_.lazy_commit_statement != nullptr;
   InFlight* open = !in_flight_.empty() && in_flight_.back().open ? &in_flight_.back() : nullptr;
   bool join = shareable && open != nullptr && open->lazy == lazy_commit &&
               open->statements.size() < kMaxShared;
-  // A new lazy transaction starts by turning off synchronous_commit for itself.
-  bool lazy_first = lazy_commit && !join;
-  if (statements_in_flight_ + (lazy_first ? 2 : 1) > options_.max_in_flight) return false;
+  if (statements_in_flight_ + 1 > options_.max_in_flight) return false;
   // A statement that may not join goes after the open transaction's Sync.
   if (open != nullptr && !join && !Seal(*open)) return false;
-  if (lazy_first && PQsendQueryPrepared(conn_, options_.lazy_commit_statement, 0, nullptr, nullptr,
-                                        nullptr, 0) != 1) {
-    return SendFailed();
-  }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -172,10 +165,6 @@ bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::
     in_flight_.emplace_back();
     in_flight_.back().open = open_now;
     in_flight_.back().lazy = lazy_commit;
-    if (lazy_first) {
-      in_flight_.back().statements.emplace_back([](Result<ResultPtr>, const std::string&) {});
-      ++statements_in_flight_;
-    }
   }
   InFlight& txn = in_flight_.back();
   txn.statements.emplace_back(std::move(done));

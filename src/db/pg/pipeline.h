@@ -16,7 +16,7 @@
 // the commit. Only statements that take no row lock they would wait for (or whose rare lock
 // cycles the server's deadlock detection breaks) may be marked shareable; see
 // docs/architecture.md. A *lazy-commit* Send (see Send) opens transactions of its own kind that
-// commit without waiting for the WAL flush.
+// commit without waiting for the WAL flush: its statement turns synchronous_commit off itself.
 //
 // Errors: a failed statement fails its own Send. When it shared a transaction, the other
 // statements were rolled back (or skipped) with it: they complete with sqlstate
@@ -76,9 +76,6 @@ struct ConnectOptions {
   size_t max_in_flight = 256;                 // Sends waiting for results on this connection
   bool listen = false;                        // a LISTEN connection: no pipeline, notifications
   std::string listen_channel;
-  // A statement among `statements` that turns off synchronous_commit for the rest of its
-  // transaction; run first in each lazy-commit transaction. Null: every commit waits.
-  const char* lazy_commit_statement = nullptr;
   // A statement among `statements` run once after they are prepared, before the connection is
   // ready: it does work whose plans the first requests would otherwise build. Null: none.
   const char* warm_up_statement = nullptr;
@@ -97,11 +94,13 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
 
   // Sends `statement` with text parameters (nullopt is NULL). false (and `done` not called) when
   // the connection is not ready or its in-flight FIFO is full. `shareable`: may join an open
-  // transaction (see above). `lazy_commit`: the transaction may commit without waiting for its
-  // WAL flush (synchronous_commit off); only statements whose loss in a server crash is
-  // harmless may ask, and lazy and durable statements never share a transaction. Nothing of a
-  // lazy commit is lost unless the server crashes before its WAL writer flushed it (within
-  // 3 x wal_writer_delay), and then only if no later durable commit flushed past it.
+  // transaction (see above). `lazy_commit`: the statement turns synchronous_commit off for its
+  // transaction itself (set_config('synchronous_commit', 'off', true)), so the transaction may
+  // commit without waiting for its WAL flush. Lazy and durable Sends never share a transaction:
+  // a durable statement never commits lazily because of another. Only statements whose loss in
+  // a server crash is harmless may do this. Nothing of a lazy commit is lost unless the server
+  // crashes before its WAL writer flushed it (within 3 x wal_writer_delay), and then only if no
+  // later durable commit flushed past it.
   bool Send(const char* statement, const std::vector<std::optional<std::string>>& params,
             SendDone done, bool shareable = false, bool lazy_commit = false);
 

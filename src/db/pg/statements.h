@@ -45,35 +45,45 @@ inline constexpr PreparedStatement kPushOne{
     "SELECT idx, status, message_id, transaction_id, partition_id"
     " FROM ordo.push_one($1, $2, $3, $4, $5, $6, $7, $8)"};
 
+// Lazy commits: the statements marked lazy_commit (pops without autoAck, acks, NOTIFYs) take a
+// last boolean parameter, `lazy`. true turns synchronous_commit off for the statement's
+// transaction (set_config(..., true) in a one-time filter, run before the function), so that
+// its commit does not wait for the WAL flush; the pipeline never lets a durable
+// statement share such a transaction (db::pg::Pipeline::Send). false (`--db-consumer-commit
+// durable`, autoAck pops): the commit waits. See docs/decisions.md, "Lazy consumer commits".
+
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now
-// $11 partitions to choose among first (NULL: none) $12 only those. Message rows (kind 0), or one
-// row of another kind; after the messages, kind 5 rows name other eligible partitions
-// (partition_name; PopResult::more_eligible).
+// $11 partitions to choose among first (NULL: none) $12 only those $13 lazy. Message rows
+// (kind 0), or one row of another kind; after the messages, kind 5 rows name other eligible
+// partitions (partition_name; PopResult::more_eligible).
 inline constexpr PreparedStatement kPop{
     "pop",
     "SELECT kind, lease_expires_at, window_active, partition_id, partition_name, seq, message_id,"
     " transaction_id, trace_id, payload, created_at, retry_count"
-    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12)",
+    " FROM ordo.pop($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text[], $12)"
+    " WHERE NOT $13::boolean OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
     /*shareable=*/true, /*lazy_commit=*/true};
 // An autoAck pop moves the position as it reads (at-most-once): its commit waits for the flush.
 inline constexpr PreparedStatement kPopAutoAck = Durable(kPop);
 
 // Parallel arrays: $1 transaction ids $2 partition ids $3 lease ids $4 statuses (0 completed,
-// 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now.
+// 1 failed, 2 dlq, 3 retry) $5 groups $6 errors; $7 now $8 lazy.
 inline constexpr PreparedStatement kAck{
     "ack",
     "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
     " FROM ordo.ack($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::text[],"
-    " $7)",
+    " $7)"
+    " WHERE NOT $8::boolean OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
     /*shareable=*/true, /*lazy_commit=*/true};
 
 // A flush of one ack of status completed: $1 transaction id $2 partition id $3 lease id
-// $4 group $5 now. One row, as kAck's.
+// $4 group $5 now $6 lazy. One row, as kAck's.
 inline constexpr PreparedStatement kAckOne{
     "ack_one",
     "SELECT idx, success, error, queue, partition, lease_released, dlq, more_waiting"
-    " FROM ordo.ack_one($1, $2, $3, $4, $5)",
+    " FROM ordo.ack_one($1, $2, $3, $4, $5)"
+    " WHERE NOT $6::boolean OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
     /*shareable=*/true, /*lazy_commit=*/true};
 
 // $1 lease id $2 seconds $3 now $4 ids of the partitions under the lease (NULL: not known).
@@ -127,20 +137,17 @@ inline constexpr PreparedStatement kNextTimedEvent{
 
 inline constexpr PreparedStatement kPing{"ping", "SELECT 1"};
 
-// Wakes other instances' long polls: $1 the queues that got messages or released leases. Sent
-// after the push/ack committed, never inside the push transaction: PostgreSQL takes its
-// notify-queue lock at commit and holds it through the WAL flush, which would serialise every
-// push commit of the cluster behind it. Shareable: it may commit with pops and acks (one WAL
-// flush less per push group; at most one NOTIFY per instance is out at a time, so only that
+// Wakes other instances' long polls: $1 the queues that got messages or released leases, $2
+// lazy. Sent after the push/ack committed, never inside the push transaction: PostgreSQL takes
+// its notify-queue lock at commit and holds it through the WAL flush, which would serialise
+// every push commit of the cluster behind it. Shareable: it may commit with pops and acks (one
+// WAL flush less per push group; at most one NOTIFY per instance is out at a time, so only that
 // one transaction waits for the lock).
 inline constexpr PreparedStatement kNotify{
-    "notify", "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q",
+    "notify",
+    "SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"
+    " WHERE NOT $2::boolean OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
     /*shareable=*/true, /*lazy_commit=*/true};
-
-// Run first in a transaction of lazy-commit statements (pops without autoAck, acks, NOTIFYs):
-// its commit does not wait for the WAL flush. See docs/decisions.md, "Lazy consumer commits".
-inline constexpr PreparedStatement kLazyCommit{
-    "lazy_commit", "SELECT set_config('synchronous_commit', 'off', true)"};
 
 // Run once by each pool connection before it serves (migration 017): plans the common push,
 // pop and ack paths for the session, leaving nothing behind.
@@ -373,7 +380,6 @@ inline constexpr PreparedStatement kAll[] = {
     kPartitionStats,
     kPing,
     kNotify,
-    kLazyCommit,
     kWarmUp,
     kNextTimedEvent,
     kSelectQueuesByLabel,

@@ -368,7 +368,7 @@ struct PgStore::Loop {
   bool LazyCommit(const PreparedStatement& st) const {
     return st.lazy_commit && options.pg_lazy_consumer_commits;
   }
-  // The `lazy` parameter of the lazy-commit statements (sql.h): whether they turn
+  // The `lazy` parameter of the lazy-commit statements (db/pg/statements.h): whether they turn
   // synchronous_commit off for their transaction.
   std::string LazyParam() const { return options.pg_lazy_consumer_commits ? "true" : "false"; }
 

@@ -6,7 +6,8 @@
 //  - the queue deleted meanwhile: the push creates the queue again and stores its message;
 //  - a push into a partition that does not exist yet (push_one creates it, migration 018) while
 //    the queue's deletion is uncommitted: it waits, then creates the queue again, leaving no
-//    partition without a queue;
+//    partition without a queue; the same for a push of several items into new partitions
+//    (ordo._push_general creates them, migration 019);
 //  - two pushes creating one new partition: the second waits for the first's row and stores
 //    after its message, in the same partition.
 #include <future>
@@ -174,6 +175,47 @@ TEST_F(PushRaceTest, APushIntoANewPartitionWaitsForItsQueueDeletionAndCreatesThe
   ASSERT_EQ(got.size(), 1u) << pop.body;
   EXPECT_EQ(got[0].data, "\"p2\"");
   std::string error;
+  EXPECT_EQ(other->Scalar("SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
+                          " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
+                          {}, &error),
+            "0")
+      << error;
+}
+
+TEST_F(PushRaceTest, APushOfSeveralItemsIntoNewPartitionsWaitsForItsQueueDeletion) {
+  StartWithP1("newparts-deleted");
+  if (HasFatalFailure()) return;
+
+  auto other = OpenTransaction();
+  ASSERT_TRUE(other);
+  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
+  ASSERT_TRUE(deleted.ok()) << deleted.error;
+
+  // Two items, two partitions that do not exist: ordo.push hands them to ordo._push_general,
+  // which creates partitions for queues it could lock (migration 019).
+  auto waiting_push = std::async(std::launch::async, [this] {
+    HttpClient c(broker_.port(), 15s);
+    return PushItems(
+        c, {PushItem(q_, "P4", "into-p4", "\"p4\""), PushItem(q_, "P5", "into-p5", "\"p5\"")});
+  });
+  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the push never waited for the queue's deletion";
+  ASSERT_TRUE(other->Exec("COMMIT").ok());
+
+  ASSERT_EQ(waiting_push.wait_for(10s), std::future_status::ready) << "no answer";
+  HttpResponse r = waiting_push.get();
+  ASSERT_EQ(r.status, 200) << r.Describe();
+  JsonDoc doc(r.body);
+  EXPECT_EQ(doc.String("/0/status"), "queued") << r.body;
+  EXPECT_EQ(doc.String("/1/status"), "queued") << r.body;
+
+  std::string error;
+  EXPECT_EQ(
+      other->Scalar("SELECT string_agg(p.name || ':' || m.transaction_id, ',' ORDER BY p.name)"
+                    " FROM ordo.queues q JOIN ordo.partitions p ON p.queue_pk = q.pk"
+                    " JOIN ordo.messages m ON m.partition_pk = p.pk WHERE q.name = $1",
+                    {q_}, &error),
+      "P4:into-p4,P5:into-p5")
+      << error;
   EXPECT_EQ(other->Scalar("SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
                           " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
                           {}, &error),

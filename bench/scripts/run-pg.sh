@@ -6,6 +6,8 @@
 #   drain              DRAIN_MESSAGES in 100 partitions, then DRAIN_CONSUMERS consumers popping 100
 #                      and acking each batch (1st/2nd half rates: must not fall as the backlog drains)
 #   e2e                open-loop producers at E2E_RATE msg/s, 10 consumers long-polling batch=10
+#                      (its notes give the p99 of the messages due after the first second too,
+#                      from --latency-log: the start-up transient of new partitions, apart)
 #   idle               after e2e, on the same broker: IDLE_POLLS parked long polls, no traffic,
 #                      IDLE_SECONDS; the transactions the broker ran in the database meanwhile
 # Builds nothing: run it on a Release build (targets ordo and pg_ceiling).
@@ -120,6 +122,15 @@ log "$SCRIPT: DURATION=$DURATION DRAIN_MESSAGES=$DRAIN_MESSAGES DRAIN_CONSUMERS=
 
 # ---- idle --------------------------------------------------------------------------------------
 declare -A IDLE  # IDLE[field] = space-separated values, one per run
+E2E_LATE_P99=""  # per e2e run: p99 (µs) of the messages due after its first second
+
+# The p99 latency (µs) in an `ordo bench e2e --latency-log` file of the messages due at or after
+# $2 ms into the run (a start-up transient of new partitions and plans is left out); "-" if none.
+p99_after() {
+  awk -v from="$2" '$1 >= from { print $2 }' "$1" | sort -n |
+    awk '{ v[NR] = $1 }
+      END { if (NR == 0) { print "-"; exit } i = int(0.99 * NR); if (i < 0.99 * NR) i++; print v[i] }'
+}
 IDLE_CMD=
 
 # "transactions autovacuum_runs" of the database at URL $1, read in one transaction of its own.
@@ -208,7 +219,8 @@ for run in $(seq 1 "$RUNS"); do
   checkpoint
   run_phase "e2e" "$dir/e2e.out" bench e2e --url "$URL" --queue bench-e2e --rate "$E2E_RATE" \
     --duration "$DURATION" --partitions "$PARTITIONS" --consumers 10 --batch 10 --payload-bytes 100 \
-    --warmup "$E2E_WARMUP"
+    --warmup "$E2E_WARMUP" --latency-log "$dir/latency.log"
+  E2E_LATE_P99+="$(p99_after "$dir/latency.log" 1000) "
   idle_phase "$db" bench-e2e
   stop_broker
 done
@@ -235,6 +247,10 @@ phase_notes() {
       ;;
     pg-ceiling-*)
       echo "no broker: ${w#pg-ceiling-} connections x statements in flight; latency per statement"
+      ;;
+    e2e)
+      # shellcheck disable=SC2086
+      echo "p99 of the messages due after the first second $(median_spread $E2E_LATE_P99) µs"
       ;;
   esac
 }

@@ -930,14 +930,21 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   if (!req.auto_ack) lease_id = NewUuidV4();
   std::optional<std::string> prefer;
   if (!req.prefer.empty()) prefer = TextArray(req.prefer);
-  Params args = {
-      req.queue, req.partition, req.group, std::to_string(req.batch),
-      std::to_string(req.max_partitions), std::string(req.auto_ack ? "true" : "false"),
-      std::to_string(kind), std::to_string(req.subscription.from), lease_id,
-      std::to_string(options_.clock()), std::move(prefer),
-      std::string(req.prefer_only ? "true" : "false"),
-      // An autoAck pop is durable (kPopAutoAck): it never turns the flush wait off.
-      std::string(!req.auto_ack && options_.pg_lazy_consumer_commits ? "true" : "false")};
+  // An autoAck pop is durable (kPopAutoAck): it never turns the flush wait off.
+  bool lazy = !req.auto_ack && options_.pg_lazy_consumer_commits;
+  Params args = {req.queue,
+                 req.partition,
+                 req.group,
+                 std::to_string(req.batch),
+                 std::to_string(req.max_partitions),
+                 std::string(req.auto_ack ? "true" : "false"),
+                 std::to_string(kind),
+                 std::to_string(req.subscription.from),
+                 lease_id,
+                 std::to_string(options_.clock()),
+                 std::move(prefer),
+                 std::string(req.prefer_only ? "true" : "false"),
+                 std::string(lazy ? "true" : "false")};
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id),

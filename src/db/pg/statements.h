@@ -48,9 +48,9 @@ inline constexpr PreparedStatement kPushOne{
 // Lazy commits: the statements marked lazy_commit (pops without autoAck, acks, NOTIFYs) take a
 // last boolean parameter, `lazy`. true turns synchronous_commit off for the statement's
 // transaction (set_config(..., true) in a one-time filter, run before the function), so that
-// its commit does not wait for the WAL flush; the pipeline never lets a durable
-// statement share such a transaction (db::pg::Pipeline::Send). false (`--db-consumer-commit
-// durable`, autoAck pops): the commit waits. See docs/decisions.md, "Lazy consumer commits".
+// its commit does not wait for the WAL flush; the pipeline never lets a durable statement share
+// such a transaction (db::pg::Pipeline::Send). false (`--db-consumer-commit durable`, autoAck
+// pops): the commit waits. See docs/decisions.md, "Lazy consumer commits".
 
 // $1 queue $2 partition (NULL: any) $3 group $4 batch $5 max partitions $6 auto ack
 // $7 subscription kind (0 all, 1 new, 2 timestamp) $8 subscription from $9 lease id $10 now

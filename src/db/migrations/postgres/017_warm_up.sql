@@ -4,7 +4,7 @@
 -- Why: a session compiles a PL/pgSQL function on its first call and plans each of its
 -- statements on their first execution (generic plans, force_generic_plan). On a fresh
 -- connection the first push_one to a new partition took 8.4 ms, the first ordo.push 3.1 ms,
--- against 0.3-0.7 ms once warm, and pop and ack pay the same. The broker's first requests after
+-- against 0.3-0.7 ms once warm, and pop and ack pay it too. The broker's first requests after
 -- a start or a reconnect queued behind that: in a 15 s e2e run at 1,000 msg/s, the messages of
 -- the first 100 ms waited 20-30 ms, 100 of the 150 above the p99 (docs/benchmarks.md).
 --

@@ -46,12 +46,66 @@ class PushRaceTest : public PgTest {
     }
     return conn;
   }
+  // A push of `items` through the broker, from a thread of its own.
+  std::future<HttpResponse> PushAsync(std::vector<std::string> items) {
+    return std::async(std::launch::async, [this, items = std::move(items)] {
+      HttpClient c(broker_.port(), 15s);
+      return PushItems(c, items);
+    });
+  }
   // A push of one item to P1 through the broker, from a thread of its own.
   std::future<HttpResponse> PushToP1Async(const std::string& txid, const std::string& payload) {
-    return std::async(std::launch::async, [this, txid, payload] {
-      HttpClient c(broker_.port(), 15s);
-      return PushItems(c, {PushItem(q_, "P1", txid, payload)});
-    });
+    return PushAsync({PushItem(q_, "P1", txid, payload)});
+  }
+  // Once `push` waits for a lock of `other`, commits `other` and returns the push's answer.
+  HttpResponse CommitThenAnswer(PgConn& other, std::future<HttpResponse>& push) {
+    if (!SomeBackendWaitsFor(other)) ADD_FAILURE() << "the broker's push never waited for a lock";
+    if (!other.Exec("COMMIT").ok()) ADD_FAILURE() << "COMMIT failed";
+    if (push.wait_for(10s) != std::future_status::ready) {
+      HttpResponse none;
+      none.error = "no answer within 10 s";
+      return none;
+    }
+    return push.get();
+  }
+  // Partition rows whose queue row is gone (none may exist).
+  static std::string PartitionsWithoutAQueue(PgConn& db) {
+    std::string error;
+    auto n = db.Scalar(
+        "SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
+        " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
+        {}, &error);
+    return n ? *n : "<" + error + ">";
+  }
+  // The queue's deletion done and left uncommitted; then `items`, into partitions that do not
+  // exist, pushed through the broker. Expects the push to wait for the deletion, to answer
+  // "queued" for every item once it is committed, and to store them in the queue created anew
+  // as `stored` says (partition:transaction id, by partition), leaving no partition without a
+  // queue.
+  void PushIntoNewPartitionsDuringTheQueuesDeletion(std::vector<std::string> items,
+                                                    const std::string& stored) {
+    auto other = OpenTransaction();
+    ASSERT_TRUE(other);
+    PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
+    ASSERT_TRUE(deleted.ok()) << deleted.error;
+
+    const size_t n = items.size();
+    auto waiting_push = PushAsync(std::move(items));
+    HttpResponse r = CommitThenAnswer(*other, waiting_push);
+    ASSERT_EQ(r.status, 200) << r.Describe();
+    JsonDoc doc(r.body);
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(doc.String("/" + std::to_string(i) + "/status"), "queued") << r.body;
+    }
+    std::string error;
+    EXPECT_EQ(
+        other->Scalar("SELECT string_agg(p.name || ':' || m.transaction_id, ',' ORDER BY p.name)"
+                      " FROM ordo.queues q JOIN ordo.partitions p ON p.queue_pk = q.pk"
+                      " JOIN ordo.messages m ON m.partition_pk = p.pk WHERE q.name = $1",
+                      {q_}, &error),
+        stored)
+        << error;
+    EXPECT_EQ(PartitionsWithoutAQueue(*other), "0");
   }
   // Everything P1 delivers to one pop.
   std::vector<Delivery> PopP1() {
@@ -148,79 +202,19 @@ TEST_F(PushRaceTest, APushThatWaitedForItsQueueToBeDeletedStoresIntoTheQueueAnew
 TEST_F(PushRaceTest, APushIntoANewPartitionWaitsForItsQueueDeletionAndCreatesTheQueueAnew) {
   StartWithP1("newpart-deleted");
   if (HasFatalFailure()) return;
-
-  // The queue's deletion, done but not committed.
-  auto other = OpenTransaction();
-  ASSERT_TRUE(other);
-  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
-  ASSERT_TRUE(deleted.ok()) << deleted.error;
-
-  auto waiting_push = std::async(std::launch::async, [this] {
-    HttpClient c(broker_.port(), 15s);
-    return PushItems(c, {PushItem(q_, "P2", "into-p2", "\"p2\"")});
-  });
-  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the push never waited for the queue's deletion";
-  ASSERT_TRUE(other->Exec("COMMIT").ok());
-
-  ASSERT_EQ(waiting_push.wait_for(10s), std::future_status::ready) << "no answer";
-  HttpResponse r = waiting_push.get();
-  ASSERT_EQ(r.status, 200) << r.Describe();
-  EXPECT_EQ(JsonDoc(r.body).String("/0/status"), "queued") << r.body;
-
-  // The message is in the queue created anew; no partition row was left without its queue.
-  HttpResponse pop =
-      http_->Get("/api/v1/pop/queue/" + UrlEncode(q_) + "/partition/P2?batch=10&wait=false");
-  ASSERT_EQ(pop.status, 200) << pop.Describe();
-  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
-  ASSERT_EQ(got.size(), 1u) << pop.body;
-  EXPECT_EQ(got[0].data, "\"p2\"");
-  std::string error;
-  EXPECT_EQ(other->Scalar("SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
-                          " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
-                          {}, &error),
-            "0")
-      << error;
+  // One item: ordo.push_one creates the partition when it can lock the queue (migration 018).
+  PushIntoNewPartitionsDuringTheQueuesDeletion({PushItem(q_, "P2", "into-p2", "\"p2\"")},
+                                               "P2:into-p2");
 }
 
 TEST_F(PushRaceTest, APushOfSeveralItemsIntoNewPartitionsWaitsForItsQueueDeletion) {
   StartWithP1("newparts-deleted");
   if (HasFatalFailure()) return;
-
-  auto other = OpenTransaction();
-  ASSERT_TRUE(other);
-  PgConn::Outcome deleted = other->Exec("SELECT ordo.delete_queue($1)", {q_});
-  ASSERT_TRUE(deleted.ok()) << deleted.error;
-
-  // Two items, two partitions that do not exist: ordo.push hands them to ordo._push_general,
-  // which creates partitions for queues it could lock (migration 019).
-  auto waiting_push = std::async(std::launch::async, [this] {
-    HttpClient c(broker_.port(), 15s);
-    return PushItems(
-        c, {PushItem(q_, "P4", "into-p4", "\"p4\""), PushItem(q_, "P5", "into-p5", "\"p5\"")});
-  });
-  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the push never waited for the queue's deletion";
-  ASSERT_TRUE(other->Exec("COMMIT").ok());
-
-  ASSERT_EQ(waiting_push.wait_for(10s), std::future_status::ready) << "no answer";
-  HttpResponse r = waiting_push.get();
-  ASSERT_EQ(r.status, 200) << r.Describe();
-  JsonDoc doc(r.body);
-  EXPECT_EQ(doc.String("/0/status"), "queued") << r.body;
-  EXPECT_EQ(doc.String("/1/status"), "queued") << r.body;
-
-  std::string error;
-  EXPECT_EQ(
-      other->Scalar("SELECT string_agg(p.name || ':' || m.transaction_id, ',' ORDER BY p.name)"
-                    " FROM ordo.queues q JOIN ordo.partitions p ON p.queue_pk = q.pk"
-                    " JOIN ordo.messages m ON m.partition_pk = p.pk WHERE q.name = $1",
-                    {q_}, &error),
-      "P4:into-p4,P5:into-p5")
-      << error;
-  EXPECT_EQ(other->Scalar("SELECT count(*) FROM ordo.partitions p WHERE NOT EXISTS"
-                          " (SELECT 1 FROM ordo.queues q WHERE q.pk = p.queue_pk)",
-                          {}, &error),
-            "0")
-      << error;
+  // Two items: ordo.push hands them to ordo._push_general, which creates partitions for queues it
+  // could lock (migration 019).
+  PushIntoNewPartitionsDuringTheQueuesDeletion(
+      {PushItem(q_, "P4", "into-p4", "\"p4\""), PushItem(q_, "P5", "into-p5", "\"p5\"")},
+      "P4:into-p4,P5:into-p5");
 }
 
 TEST_F(PushRaceTest, TwoPushesCreatingOneNewPartitionStoreOneAfterTheOther) {
@@ -239,14 +233,8 @@ TEST_F(PushRaceTest, TwoPushesCreatingOneNewPartitionStoreOneAfterTheOther) {
   ASSERT_STREQ(PQgetvalue(pushed.result.get(), 0, 0), "0") << "stored";
 
   // The broker's push into P3 waits for that partition row.
-  auto racing = std::async(std::launch::async, [this] {
-    HttpClient c(broker_.port(), 15s);
-    return PushItems(c, {PushItem(q_, "P3", "ours", "\"ours\"")});
-  });
-  ASSERT_TRUE(SomeBackendWaitsFor(*other)) << "the broker's push never waited for the row";
-  ASSERT_TRUE(other->Exec("COMMIT").ok());
-  ASSERT_EQ(racing.wait_for(10s), std::future_status::ready) << "no answer";
-  HttpResponse r = racing.get();
+  auto racing = PushAsync({PushItem(q_, "P3", "ours", "\"ours\"")});
+  HttpResponse r = CommitThenAnswer(*other, racing);
   ASSERT_EQ(r.status, 200) << r.Describe();
   EXPECT_EQ(JsonDoc(r.body).String("/0/status"), "queued") << r.body;
 

@@ -424,9 +424,7 @@ uint16_t PickFreePort() {
   return port;
 }
 
-namespace {
-
-std::string FindBinary() {
+std::string OrdoBinary() {
   if (const char* env = std::getenv("ORDO_BINARY"); env && *env) return env;
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -439,15 +437,13 @@ std::string FindBinary() {
   return "";
 }
 
-}  // namespace
-
 BrokerProcess::BrokerProcess(std::vector<std::string> extra_args, std::string postgres_url)
     : BrokerProcess(std::move(extra_args)) {
   if (postgres_) db_url_ = std::move(postgres_url);
 }
 
 BrokerProcess::BrokerProcess(std::vector<std::string> extra_args)
-    : extra_args_(std::move(extra_args)), binary_(FindBinary()) {
+    : extra_args_(std::move(extra_args)), binary_(OrdoBinary()) {
   char tmpl[] = "/tmp/ordo-it-XXXXXX";
   if (char* d = ::mkdtemp(tmpl)) dir_ = d;
   log_path_ = dir_ + "/broker.log";

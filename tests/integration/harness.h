@@ -191,6 +191,9 @@ class BrokerProcess {
 // Picks a free loopback port: binds 127.0.0.1:0, reads the port, closes.
 uint16_t PickFreePort();
 
+// The `ordo` executable (ORDO_BINARY, else next to the test executable); "" when not found.
+std::string OrdoBinary();
+
 // ---- JSON -------------------------------------------------------------------------------------
 
 // A parsed answer body (simdjson DOM). Paths are JSON Pointers ("/messages/0/id"; "" for root).

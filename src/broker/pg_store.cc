@@ -129,6 +129,19 @@ std::string NewMessageId(PushItem& item, Micros now) {
   return id;
 }
 
+// Whether `st` commits without waiting for its WAL flush: a lazy-commit statement, with lazy
+// consumer commits on (`--db-consumer-commit lazy`).
+bool CommitsLazily(const PreparedStatement& st, const StoreOptions& options) {
+  return st.lazy_commit && options.pg_lazy_consumer_commits;
+}
+
+// The `lazy` argument of the statements that take one (db/pg/statements.h): it turns
+// synchronous_commit off exactly when the statement is sent as a lazy one (CommitsLazily), so a
+// statement kept out of lazy transactions (an autoAck pop) never turns it off.
+std::string LazyArg(const PreparedStatement& st, const StoreOptions& options) {
+  return CommitsLazily(st, options) ? "true" : "false";
+}
+
 // The parallel arrays of ordo.push's items (kPush $1..$6, also kTransact's). Add gives the item
 // its message id (NewMessageId).
 struct PushArrays {
@@ -364,14 +377,6 @@ struct PgStore::Loop {
     });
   }
 
-  // Whether `st` commits lazily here: a lazy-commit statement, with lazy consumer commits on.
-  bool LazyCommit(const PreparedStatement& st) const {
-    return st.lazy_commit && options.pg_lazy_consumer_commits;
-  }
-  // The `lazy` parameter of the lazy-commit statements (db/pg/statements.h): whether they turn
-  // synchronous_commit off for their transaction.
-  std::string LazyParam() const { return options.pg_lazy_consumer_commits ? "true" : "false"; }
-
   // Sends on the ready pool connection with the fewest statements in flight. Retries deadlocks
   // and serialization failures a bounded number of times.
   void Exec(const PreparedStatement& st, std::shared_ptr<const Params> args,
@@ -404,7 +409,7 @@ struct PgStore::Loop {
       };
       // A retry goes alone: it cannot be rolled back by another statement again.
       if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0,
-                               LazyCommit(st) && attempt == 0)) {
+                               CommitsLazily(st, options) && attempt == 0)) {
         slot->last_send = std::chrono::steady_clock::now();
         return;
       }
@@ -608,7 +613,8 @@ struct PgStore::Loop {
     std::string names = TextArray(notify_pending);
     notify_pending.clear();
     notify_in_flight = true;
-    Exec(sql::kNotify, std::make_shared<const Params>(Params{std::move(names), LazyParam()}),
+    Exec(sql::kNotify,
+         std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
          [this](Result<ResultPtr> r) {
            notify_in_flight = false;
            if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
@@ -655,10 +661,10 @@ struct PgStore::Loop {
       }
       arrays.AppendTo(params);
     }
-    params.emplace_back(std::to_string(clock()));
-    params.emplace_back(LazyParam());
-    auto args = std::make_shared<const Params>(std::move(params));
     const PreparedStatement& statement = lone ? sql::kAckOne : sql::kAck;
+    params.emplace_back(std::to_string(clock()));
+    params.emplace_back(LazyArg(statement, options));
+    auto args = std::make_shared<const Params>(std::move(params));
     Exec(statement, std::move(args), [this, group](Result<ResultPtr> r) {
       if (!r.ok()) {
         for (AckCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
@@ -930,8 +936,7 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   if (!req.auto_ack) lease_id = NewUuidV4();
   std::optional<std::string> prefer;
   if (!req.prefer.empty()) prefer = TextArray(req.prefer);
-  // An autoAck pop is durable (kPopAutoAck): it never turns the flush wait off.
-  bool lazy = !req.auto_ack && options_.pg_lazy_consumer_commits;
+  const PreparedStatement& statement = req.auto_ack ? sql::kPopAutoAck : sql::kPop;
   Params args = {req.queue,
                  req.partition,
                  req.group,
@@ -944,13 +949,12 @@ void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
                  std::to_string(options_.clock()),
                  std::move(prefer),
                  std::string(req.prefer_only ? "true" : "false"),
-                 std::string(lazy ? "true" : "false")};
+                 LazyArg(statement, options_)};
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
-                     queue = req.queue, lease_id = std::move(lease_id),
-                     auto_ack = req.auto_ack]() mutable {
-    e->Single<PopResult>(auto_ack ? sql::kPopAutoAck : sql::kPop, std::move(args), std::move(ex),
-                         std::move(done), [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
+                     queue = req.queue, lease_id = std::move(lease_id), st = &statement]() mutable {
+    e->Single<PopResult>(*st, std::move(args), std::move(ex), std::move(done),
+                         [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
                            if (r.size() == 0) return Status::Internal("pop returned no row");
                            PopResult out;
                            int kind = static_cast<int>(r.Int(0, 0));

@@ -5,7 +5,6 @@
 // any load is sent.
 #include <sys/wait.h>
 
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -24,19 +23,14 @@ struct BenchRun {
   std::string output;  // stdout and stderr
 };
 
-// Runs `ordo bench ARGS` and waits for it.
+// Runs `ordo bench ARGS` (space-separated, none containing a space) and waits for it.
 BenchRun Bench(const std::string& args) {
+  std::vector<std::string> argv = {OrdoBinary(), "bench"};
+  std::istringstream words(args);
+  for (std::string w; words >> w;) argv.push_back(w);
   BenchRun run;
-  std::string cmd = OrdoBinary();
-  cmd.insert(0, 1, '\'');
-  cmd.append("' bench ").append(args).append(" 2>&1");
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) run.output.append(buf, n);
-  int status = pclose(pipe);
-  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
+  int status = RunProgram(std::move(argv), &run.output);
+  if (status >= 0 && WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
   return run;
 }
 
@@ -69,8 +63,8 @@ TEST_F(BenchSmokeTest, E2eDeliversEveryMessageAndLogsEachOnesLatency) {
   const std::string log = broker_.dir() + "/latency.log";
   BenchRun run = Bench("e2e --url " + url_ + " --queue " + UniqueName("bench-e2e") +
                        " --rate 200 --duration 1 --partitions 4 --producers 4 --consumers 2"
-                       " --batch 10 --payload-bytes 100 --settle 5 --progress 0 --latency-log '" +
-                       log + "'");
+                       " --batch 10 --payload-bytes 100 --settle 5 --progress 0 --latency-log " +
+                       log);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::map<std::string, std::string> result = ResultOf(run.output);
   EXPECT_EQ(result["mode"], "e2e") << run.output;

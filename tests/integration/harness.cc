@@ -437,6 +437,41 @@ std::string OrdoBinary() {
   return "";
 }
 
+int RunProgram(std::vector<std::string> argv, std::string* output) {
+  std::vector<char*> args;
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  char out_path[] = "/tmp/ordo-test-run-XXXXXX";
+  int out_fd = ::mkstemp(out_path);
+  if (out_fd < 0) {
+    if (output) *output = std::string("mkstemp: ") + std::strerror(errno);
+    return -1;
+  }
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child: async-signal-safe calls only. "/" so that a program run as another user can read
+    // the current directory; every inherited descriptor above stderr closed.
+    if (::chdir("/") != 0) ::_exit(125);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    ::close_range(3, ~0u, 0);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  if (null_fd >= 0) ::close(null_fd);
+  ::close(out_fd);
+  int status = -1;
+  if (pid > 0 && ::waitpid(pid, &status, 0) != pid) status = -1;
+  std::ifstream in(out_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ::unlink(out_path);
+  if (output) *output = pid < 0 ? std::string("fork: ") + std::strerror(errno) : ss.str();
+  return pid < 0 ? -1 : status;
+}
+
 BrokerProcess::BrokerProcess(std::vector<std::string> extra_args, std::string postgres_url)
     : BrokerProcess(std::move(extra_args)) {
   if (postgres_) db_url_ = std::move(postgres_url);

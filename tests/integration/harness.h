@@ -194,6 +194,10 @@ uint16_t PickFreePort();
 // The `ordo` executable (ORDO_BINARY, else next to the test executable); "" when not found.
 std::string OrdoBinary();
 
+// Runs `argv` (argv[0] a path) to completion from "/", stdin /dev/null, with stdout and stderr
+// captured into *output. The raw wait status, or -1 when the program could not be started.
+int RunProgram(std::vector<std::string> argv, std::string* output);
+
 // ---- JSON -------------------------------------------------------------------------------------
 
 // A parsed answer body (simdjson DOM). Paths are JSON Pointers ("/messages/0/id"; "" for root).

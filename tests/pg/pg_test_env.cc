@@ -125,41 +125,14 @@ std::optional<std::string> PgConn::Scalar(const std::string& sql,
                                std::string("-w"), std::string("-t"), std::string("60")}) {
     args.push_back(a);
   }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  char out_path[] = "/tmp/ordo-pg-restart-XXXXXX";
-  int out_fd = ::mkstemp(out_path);
-  if (out_fd < 0) return ::testing::AssertionFailure() << "mkstemp: " << std::strerror(errno);
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child: async-signal-safe calls only. "/" so that the server user can read the current
-    // directory; every inherited descriptor above stderr closed.
-    if (::chdir("/") != 0) ::_exit(125);
-    if (null_fd >= 0) ::dup2(null_fd, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(out_fd, 2);
-    ::close_range(3, ~0u, 0);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  if (null_fd >= 0) ::close(null_fd);
-  ::close(out_fd);
-  int status = 0;
-  if (pid > 0) ::waitpid(pid, &status, 0);
-  std::ifstream in(out_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ::unlink(out_path);
-  if (output) *output = ss.str();
-  if (pid < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
+  std::string out;
+  int status = integration::RunProgram(args, &out);
+  if (output) *output = out;
+  if (status < 0) return ::testing::AssertionFailure() << out;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string cmd;
     for (const std::string& a : args) cmd += a + " ";
-    return ::testing::AssertionFailure()
-           << cmd << "failed (wait status " << status << "): " << ss.str();
+    return ::testing::AssertionFailure() << cmd << "failed (wait status " << status << "): " << out;
   }
   return ::testing::AssertionSuccess();
 }

@@ -111,8 +111,7 @@ void Pipeline::OnConnected() {
           self->WarmUp();
           return;
         }
-        self->state_ = State::kReady;
-        if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
+        self->BecomeReady();
       });
   WaitRead();
   Flush();
@@ -134,10 +133,14 @@ void Pipeline::WarmUp() {
       [self = shared_from_this()](Result<ResultPtr> r, const std::string&) {
         if (self->state_ != State::kPreparing) return;
         if (!r.ok()) spdlog::warn("PostgreSQL warm-up failed: {}", r.status().message());
-        self->state_ = State::kReady;
-        if (auto cb = std::exchange(self->on_ready_, nullptr)) cb(Status::Ok());
+        self->BecomeReady();
       });
   Flush();
+}
+
+void Pipeline::BecomeReady() {
+  state_ = State::kReady;
+  if (auto cb = std::exchange(on_ready_, nullptr)) cb(Status::Ok());
 }
 
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,

@@ -151,6 +151,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   void Complete(InFlight& txn);
   bool Seal(InFlight& txn);
   void WarmUp();
+  void BecomeReady();
   bool SendFailed();
   void OnConnected();
   void Fail(const Status& why);

@@ -149,6 +149,20 @@ proc_cpu_seconds() {
 
 cpu_seconds() { proc_cpu_seconds "$BROKER_PID"; }
 
+# "steal total" jiffies of the whole machine so far (/proc/stat's cpu line: steal is its 8th
+# value). Steal is time the hypervisor gave this machine's virtual CPUs to someone else: on a
+# shared host it is what makes one phase's figures differ from another's.
+machine_jiffies() {
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+
+# Percent of the machine's CPU time stolen between two machine_jiffies readings.
+steal_percent() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); d = y[2] - x[2]
+    printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+
 # A /proc/PID/status field (VmRSS, VmHWM) in MiB.
 status_mib() {
   awk -v f="$1:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$BROKER_PID/status"
@@ -201,8 +215,11 @@ run_phase() {
     cpu0=$(cpu_seconds)
   fi
   declare -F db_cpu_seconds >/dev/null && db0=$(db_cpu_seconds)
+  local host0
+  host0=$(machine_jiffies)
   log "  $name: ${CMD[$name]}"
   "${cmd[@]}" --progress 0 >"$out" 2>&1 || rc=$?
+  record "$name" steal "$(steal_percent "$host0" "$(machine_jiffies)")"
   if ((with_broker)) && ! broker_alive; then
     log "  broker died during $name; the tool said:"
     sed 's/^/    /' "$out" >&2
@@ -280,11 +297,11 @@ print_table() {
   declare -F db_cpu_seconds >/dev/null && db_col=1
   echo
   if ((db_col)); then
-    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | DB CPU s | idle RSS MiB | peak RSS MiB | notes | command |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | DB CPU s | idle RSS MiB | peak RSS MiB | host steal % | notes | command |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   else
-    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | idle RSS MiB | peak RSS MiB | notes | command |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | idle RSS MiB | peak RSS MiB | host steal % | notes | command |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   fi
   for w in "${WORKLOADS[@]}"; do
     notes=$(default_notes "$w")
@@ -297,7 +314,8 @@ print_table() {
       "$(cell "$w" p50)" "$(cell "$w" p99)" "$(cell "$w" max)" "$(cell "$w" errors)" \
       "$(cell "$w" cpu)" "$(cell "$w" cpu_per_m)"
     ((db_col)) && printf ' %s |' "$(cell "$w" db_cpu)"
-    printf ' %s | %s | %s | `%s` |\n' "$(cell "$w" idle_rss)" "$(cell "$w" peak_rss)" "$notes" "$cmd"
+    printf ' %s | %s | %s | %s | `%s` |\n' "$(cell "$w" idle_rss)" "$(cell "$w" peak_rss)" \
+      "$(cell "$w" steal)" "$notes" "$cmd"
   done
   if [[ ${#BROKER_PROBLEMS[@]} -gt 0 ]]; then
     echo

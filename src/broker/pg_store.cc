@@ -49,6 +49,14 @@ bool Retryable(const std::string& sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == db::pg::kRolledBackWithOthers;
 }
 
+// The wait before the next attempt to reach the database after `failures` failed ones:
+// exponential back-off with jitter, 100 ms doubling to 5 s, each +-25%.
+std::chrono::milliseconds ConnectBackoff(int failures, std::mt19937& rng) {
+  const double base = std::min(100.0 * (1 << std::clamp(failures, 0, 6)), 5000.0);
+  std::uniform_real_distribution<double> jitter(0.75, 1.25);
+  return std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng)));
+}
+
 // ordo.pop's kind of the rows naming the other eligible partitions it saw (migration 014).
 constexpr int64_t kMoreEligibleRow = 5;
 
@@ -338,16 +346,11 @@ struct PgStore::Loop {
     first_ready.set_value(std::move(s));
   }
 
-  // Exponential back-off with jitter: 100 ms doubling to 5 s, each +-25%.
   void ScheduleReconnect(size_t i) {
     Slot& slot = slots[i];
     slot.pipeline.reset();
     if (stopping) return;
-    int n = std::min(slot.failures, 6);
-    ++slot.failures;
-    double base = std::min(100.0 * (1 << n), 5000.0);
-    std::uniform_real_distribution<double> jitter(0.75, 1.25);
-    auto delay = std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng)));
+    auto delay = ConnectBackoff(slot.failures++, rng);
     if (!slot.timer) slot.timer = std::make_unique<asio::steady_timer>(io);
     slot.timer->expires_after(delay);
     slot.timer->async_wait([this, i](const boost::system::error_code& ec) {
@@ -753,9 +756,7 @@ void PgStore::SetChangeHandler(std::function<void(const std::string& queue)> han
 
 Status PgStore::Open() {
   auto params = ConnectParams(url_, options_);
-  int applied = 0;
-  if (Status s = db::pg::Migrate(params, &applied); !s.ok()) return s;
-  if (applied > 0) spdlog::info("PostgreSQL schema: applied {} migration(s)", applied);
+  if (Status s = MigrateWhenReachable(params); !s.ok()) return s;
 
   auto engine = std::make_unique<Loop>(options_, std::move(params));
   engine->on_change = on_change_;
@@ -786,6 +787,30 @@ Status PgStore::Open() {
   spdlog::info("PostgreSQL engine ready ({} pipelined connection{}{})", pool, pool == 1 ? "" : "s",
                listen ? " + LISTEN" : "");
   return Status::Ok();
+}
+
+// A database that cannot be reached yet (still starting, its host not up, the database not yet
+// created) is tried again with back-off until --db-start-timeout; a migration that fails once
+// connected fails the start at once.
+Status PgStore::MigrateWhenReachable(
+    const std::vector<std::pair<std::string, std::string>>& params) {
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(options_.pg_start_timeout_s);
+  std::mt19937 rng{std::random_device{}()};
+  for (int failures = 0;; ++failures) {
+    int applied = 0;
+    bool connected = false;
+    Status s = db::pg::Migrate(params, &applied, &connected);
+    if (s.ok()) {
+      if (applied > 0) spdlog::info("PostgreSQL schema: applied {} migration(s)", applied);
+      return s;
+    }
+    const auto delay = ConnectBackoff(failures, rng);
+    if (connected || std::chrono::steady_clock::now() + delay > give_up) return s;
+    spdlog::warn("{}; trying again in {} ms (--db-start-timeout {} s)", s.message(), delay.count(),
+                 options_.pg_start_timeout_s);
+    std::this_thread::sleep_for(delay);
+  }
 }
 
 void PgStore::Close() {

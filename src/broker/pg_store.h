@@ -98,6 +98,9 @@ class PgStore final : public Store {
 
  private:
   struct Loop;  // the engine's state; touched on its event loop only
+  // Applies the migrations, trying again while the database cannot be reached (blocking).
+  Status MigrateWhenReachable(const std::vector<std::pair<std::string, std::string>>& params);
+
   std::string url_;
   StoreOptions options_;
   std::function<void(const std::string&)> on_change_;

@@ -72,6 +72,9 @@ struct StoreOptions {
   int64_t pg_statement_timeout_ms = 30000;
   int64_t pg_keepalive_s = 30;  // a ping on an idle connection this often; 0: never
   int64_t pg_connect_timeout_s = 10;
+  // At start, how long to keep trying (with back-off) to reach a database that refuses or cannot
+  // be reached yet; 0: one attempt.
+  int64_t pg_start_timeout_s = 60;
   // Pops (not autoAck), acks and NOTIFYs commit without waiting for the WAL flush: a database
   // crash may forget the last few hundred ms of them, and their messages are delivered again.
   // Pushes, autoAck pops and transactions always wait. See docs/decisions.md.

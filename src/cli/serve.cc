@@ -72,6 +72,12 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->envname("ORDO_DB_KEEPALIVE")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
+  cmd.add_option("--db-start-timeout", c.db_start_timeout_s,
+                 "PostgreSQL: seconds to keep trying at start while the database cannot be "
+                 "reached (0: one attempt)")
+      ->envname("ORDO_DB_START_TIMEOUT")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
   cmd.add_option("--db-consumer-commit", c.db_consumer_commit,
                  "PostgreSQL: lazy (pops and acks do not wait for the WAL flush; a database crash "
                  "may deliver their messages again) or durable (every commit waits)")
@@ -179,6 +185,7 @@ int RunServe(const ServeConfig& c) {
   store_options.pg_max_connections = c.db_max_connections;
   store_options.pg_statement_timeout_ms = c.db_statement_timeout_ms;
   store_options.pg_keepalive_s = c.db_keepalive_s;
+  store_options.pg_start_timeout_s = c.db_start_timeout_s;
   store_options.pg_lazy_consumer_commits = c.db_consumer_commit == "lazy";
   auto made = broker::MakeStore(c.DatabaseUrl(), store_options);
   if (!made.ok()) {

@@ -32,6 +32,7 @@ struct ServeConfig {
   int db_max_connections = 10;
   int64_t db_statement_timeout_ms = 30000;
   int64_t db_keepalive_s = 30;
+  int64_t db_start_timeout_s = 60;
   std::string db_consumer_commit = "lazy";
   std::string cors_origin = "*";
   std::string log_level = "info";

@@ -33,9 +33,11 @@ Result<ResultPtr> Exec(PGconn* conn, const std::string& sql,
 
 }  // namespace
 
-Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied) {
+Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
+               bool* connected) {
   std::string error;
   ConnPtr conn = ConnectBlocking(params, &error);
+  if (connected) *connected = conn != nullptr;
   if (!conn) return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", error));
   // The IF NOT EXISTS notices are expected; keep them out of the log stream.
   PQsetNoticeProcessor(

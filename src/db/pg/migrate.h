@@ -17,7 +17,10 @@
 namespace ordo::db::pg {
 
 // Connects with the keyword/value pairs (see ConnectOptions::params) and applies what is missing.
-// `applied` (optional) receives how many migrations this call applied.
-Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied);
+// `applied` (optional) receives how many migrations this call applied. `connected` (optional)
+// tells a failure to connect (false: the server was not reached or refused the session, which a
+// later attempt may get past) from a failure of the migrations themselves (true).
+Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
+               bool* connected = nullptr);
 
 }  // namespace ordo::db::pg

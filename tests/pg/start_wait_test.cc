@@ -1,0 +1,104 @@
+// A broker started before its database can be reached: it tries again with back-off for
+// --db-start-timeout seconds (docs/configuration.md), then serves; past the timeout it exits with
+// the last error. A failed attempt is a failure to connect (here: the database does not exist
+// yet, as when an init job creates it after the broker starts); a migration that fails once
+// connected is not retried.
+#include <chrono>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "db/pg/migrate.h"
+#include "pg_test_env.h"
+
+namespace ordo::pg_test {
+namespace {
+
+using integration::BrokerProcess;
+using integration::ScratchPgDatabase;
+using integration::UniqueName;
+using integration::UrlEncode;
+using integration::WithDatabase;
+
+class StartWaitTest : public PgTest {};
+
+TEST_F(StartWaitTest, MigrateTellsAFailureToConnectFromAFailedMigration) {
+  ScratchPgDatabase db(Env().url, "ordo_wait_");  // not created
+  int applied = -1;
+  bool connected = true;
+  Status s = db::pg::Migrate({{"dbname", db.url()}}, &applied, &connected);
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(connected) << s.message();
+  EXPECT_NE(s.message().find("does not exist"), std::string::npos) << s.message();
+
+  ASSERT_TRUE(db.Create());
+  s = db::pg::Migrate({{"dbname", db.url()}}, &applied, &connected);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(connected);
+  EXPECT_GT(applied, 0);
+}
+
+TEST_F(StartWaitTest, ABrokerStartedBeforeItsDatabaseExistsServesOnceItIsCreated) {
+  ScratchPgDatabase db(Env().url, "ordo_wait_");
+  BrokerProcess broker({"--db-start-timeout", "30"}, db.url());
+  ::testing::AssertionResult created = ::testing::AssertionFailure() << "not run";
+  std::thread creator([&] {
+    std::this_thread::sleep_for(1500ms);
+    created = db.Create();
+  });
+  ::testing::AssertionResult started = broker.Start();  // waits up to 10 s for /health/ready
+  creator.join();
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(started);
+  const std::string log = broker.Log();
+  EXPECT_NE(log.find("does not exist; trying again in"), std::string::npos) << log;
+
+  const std::string q = UniqueName("late");
+  HttpClient http(broker.port());
+  HttpResponse push = PushItems(http, {PushItem(q, "p", "tx-1", "{\"n\":1}")});
+  ASSERT_EQ(push.status, 200) << push.Describe();
+  HttpResponse pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=10");
+  ASSERT_EQ(pop.status, 200) << pop.Describe();
+  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
+  ASSERT_EQ(got.size(), 1u) << pop.body;
+  EXPECT_EQ(got[0].data, "{\"n\":1}");
+}
+
+TEST_F(StartWaitTest, PastTheStartTimeoutTheBrokerExitsWithTheLastErrorAndNoPassword) {
+  // A role that does not exist, with a password: the server refuses every session.
+  std::string url = Env().url;
+  const size_t at = url.find('@');
+  const size_t scheme = url.find("://");
+  ASSERT_NE(at, std::string::npos) << "ORDO_TEST_PG_URL has no user: " << url;
+  ASSERT_NE(scheme, std::string::npos) << url;
+  url = url.substr(0, scheme + 3) + "ordo_nobody:Secret-Word-42" + url.substr(at);
+  BrokerProcess broker({"--db-start-timeout", "2"}, WithDatabase(url, "postgres"));
+  const auto t0 = SteadyClock::now();
+  ::testing::AssertionResult started = broker.Start();
+  const auto took = SteadyClock::now() - t0;
+  ASSERT_FALSE(started) << "the broker became ready on a role that does not exist";
+  const std::string why = started.message();
+  EXPECT_NE(why.find("exited during start-up"), std::string::npos) << why;
+  EXPECT_NE(why.find("exit code 1"), std::string::npos) << why;
+  EXPECT_LT(took, 8s) << "the start did not stop at --db-start-timeout 2";
+  const std::string log = broker.Log();
+  EXPECT_NE(log.find("trying again in"), std::string::npos) << log;
+  EXPECT_NE(log.find("cannot open the database"), std::string::npos) << log;
+  EXPECT_NE(log.find("ordo_nobody"), std::string::npos) << log;
+  // The harness heads the log with the command line ("==== ordo serve ... ===="); the broker's
+  // own lines must not hold the password.
+  std::string own;
+  for (size_t pos = 0; pos < log.size();) {
+    size_t end = log.find('\n', pos);
+    if (end == std::string::npos) end = log.size();
+    if (log.compare(pos, 5, "==== ") != 0) own.append(log, pos, end - pos).push_back('\n');
+    pos = end + 1;
+  }
+  EXPECT_EQ(own.find("Secret-Word-42"), std::string::npos) << "the password was logged:\n" << own;
+}
+
+}  // namespace
+}  // namespace ordo::pg_test

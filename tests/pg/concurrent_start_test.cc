@@ -18,10 +18,8 @@ namespace ordo::pg_test {
 namespace {
 
 using integration::BrokerProcess;
-using integration::JsonQuote;
 using integration::ScratchPgDatabase;
 using integration::UniqueName;
-using integration::UrlEncode;
 
 // One BrokerProcess driven from a thread of its own that lives as long as the broker: the
 // harness forks with PR_SET_PDEATHSIG, which kills the child when the *thread* that forked it
@@ -104,15 +102,8 @@ TEST_F(ConcurrentStartTest, TwoBrokersStartingAtOnceOnAnEmptyDatabaseBothBecomeR
   EXPECT_EQ(applied, ShippedVersions()) << "ordo.schema_version after two concurrent starts";
 
   // Both serve the one database: a push on one is popped on the other.
-  const std::string q = UniqueName("both");
   HttpClient on_one(one.port()), on_two(two.port());
-  HttpResponse push = PushItems(on_one, {PushItem(q, "p", "tx-1", "{\"n\":1}")});
-  ASSERT_EQ(push.status, 200) << push.Describe();
-  HttpResponse pop = on_two.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=10");
-  ASSERT_EQ(pop.status, 200) << pop.Describe();
-  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
-  ASSERT_EQ(got.size(), 1u) << pop.body;
-  EXPECT_EQ(got[0].data, "{\"n\":1}");
+  EXPECT_EQ(PushThenPopBack(on_one, on_two, UniqueName("both")), "");
 }
 
 // The same race without the brokers around it, wider: many Migrate calls at the same instant.

@@ -240,4 +240,15 @@ std::string DrainQueue(HttpClient& http, const std::string& queue, std::vector<D
   return Indexed("the queue was not drained within ", timeout.count(), " ms");
 }
 
+std::string PushThenPopBack(HttpClient& push_on, HttpClient& pop_on, const std::string& queue) {
+  HttpResponse push = PushItems(push_on, {PushItem(queue, "p", "tx-1", "{\"n\":1}")});
+  if (push.status != 200) return "push -> " + push.Describe();
+  const std::string target = "/api/v1/pop/queue/" + UrlEncode(queue) + "?batch=10";
+  HttpResponse pop = pop_on.Get(target);
+  if (pop.status != 200) return "GET " + target + " -> " + pop.Describe();
+  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
+  if (got.size() != 1 || got[0].data != "{\"n\":1}") return "expected {\"n\":1} alone: " + pop.body;
+  return "";
+}
+
 }  // namespace ordo::pg_test

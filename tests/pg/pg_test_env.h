@@ -130,4 +130,8 @@ std::string AckAll(HttpClient& http, const std::vector<Delivery>& deliveries);
 std::string DrainQueue(HttpClient& http, const std::string& queue, std::vector<Delivery>* out,
                        std::chrono::milliseconds timeout = 60s);
 
+// Pushes {"n":1} into `queue` (partition "p") through `push_on`, then pops it back through
+// `pop_on`: "" when exactly that message came back, else what went wrong.
+std::string PushThenPopBack(HttpClient& push_on, HttpClient& pop_on, const std::string& queue);
+
 }  // namespace ordo::pg_test

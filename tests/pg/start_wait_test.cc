@@ -20,7 +20,6 @@ namespace {
 using integration::BrokerProcess;
 using integration::ScratchPgDatabase;
 using integration::UniqueName;
-using integration::UrlEncode;
 using integration::WithDatabase;
 
 class StartWaitTest : public PgTest {};
@@ -56,15 +55,8 @@ TEST_F(StartWaitTest, ABrokerStartedBeforeItsDatabaseExistsServesOnceItIsCreated
   const std::string log = broker.Log();
   EXPECT_NE(log.find("does not exist; trying again in"), std::string::npos) << log;
 
-  const std::string q = UniqueName("late");
   HttpClient http(broker.port());
-  HttpResponse push = PushItems(http, {PushItem(q, "p", "tx-1", "{\"n\":1}")});
-  ASSERT_EQ(push.status, 200) << push.Describe();
-  HttpResponse pop = http.Get("/api/v1/pop/queue/" + UrlEncode(q) + "?batch=10");
-  ASSERT_EQ(pop.status, 200) << pop.Describe();
-  std::vector<Delivery> got = Deliveries(JsonDoc(pop.body));
-  ASSERT_EQ(got.size(), 1u) << pop.body;
-  EXPECT_EQ(got[0].data, "{\"n\":1}");
+  EXPECT_EQ(PushThenPopBack(http, http, UniqueName("late")), "");
 }
 
 TEST_F(StartWaitTest, PastTheStartTimeoutTheBrokerExitsWithTheLastErrorAndNoPassword) {

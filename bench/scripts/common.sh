@@ -295,14 +295,15 @@ default_notes() {
 print_table() {
   local hide=$1 db_col=0 w notes extra cmd
   declare -F db_cpu_seconds >/dev/null && db_col=1
+  echo "Host steal: the share of the machine's CPU time its hypervisor gave elsewhere during the phase."
   echo
-  if ((db_col)); then
-    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | DB CPU s | idle RSS MiB | peak RSS MiB | host steal % | notes | command |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-  else
-    echo "| workload | msg/s | p50 µs | p99 µs | max µs | errors | broker CPU s | CPU s / 1M msgs | idle RSS MiB | peak RSS MiB | host steal % | notes | command |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-  fi
+  local -a heads=(workload msg/s "p50 µs" "p99 µs" "max µs" errors "broker CPU s" "CPU s / 1M msgs")
+  ((db_col)) && heads+=("DB CPU s")
+  heads+=("idle RSS MiB" "peak RSS MiB" "host steal %" notes command)
+  printf '| %s ' "${heads[@]}"
+  echo "|"
+  printf '|---%.0s' "${heads[@]}"
+  echo "|"
   for w in "${WORKLOADS[@]}"; do
     notes=$(default_notes "$w")
     if declare -F phase_notes >/dev/null; then

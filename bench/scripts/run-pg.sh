@@ -262,7 +262,6 @@ echo "Broker: \`ordo serve --host 127.0.0.1 --port PORT --db postgres://postgres
 echo "$RUNS run(s) per workload; cells are the median (min-max) over runs. Latency: per request"
 echo "(push), per pop (drain), per statement (pg-ceiling), push to delivery (e2e). DB CPU: the whole"
 echo "PostgreSQL cluster. Peak RSS: $([[ $RESET_OK = 1 ]] && echo "VmHWM within the phase" || echo "VmHWM since broker start (clear_refs refused)")."
-echo "Host steal: the share of the machine's CPU time its hypervisor gave elsewhere during the phase."
 print_table 's#http://127\.0\.0\.1:[0-9]+#http://127.0.0.1:PORT#g; s#postgres://postgres@127\.0\.0\.1:[0-9]+/[A-Za-z0-9_]+#postgres://postgres@127.0.0.1:PGPORT/DB#g'
 echo
 echo "| workload | DB transactions / min | transactions in window | window s | parked long polls | broker CPU s | autovacuum runs in window | command |"

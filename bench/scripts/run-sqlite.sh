@@ -54,5 +54,4 @@ echo "Commit $commit. Engine: SQLite (WAL, synchronous=FULL), fresh database per
 echo "Broker: \`ordo serve --host 127.0.0.1 --port PORT --db sqlite:TMP/ordo.db --data-dir TMP --log-level warn\`."
 echo "$RUNS run(s) per workload; cells are the median (min-max) over runs. Latency: per request"
 echo "(push) or per pop (drain). Peak RSS: $([[ $RESET_OK = 1 ]] && echo "VmHWM within the phase" || echo "VmHWM since broker start (clear_refs refused)")."
-echo "Host steal: the share of the machine's CPU time its hypervisor gave elsewhere during the phase."
 print_table 's#http://127\.0\.0\.1:[0-9]+#http://127.0.0.1:PORT#'

@@ -15,6 +15,7 @@ ORDO=$BUILD_DIR/ordo
 DURATION=${DURATION:-30}
 DRAIN_MESSAGES=${DRAIN_MESSAGES:-1000000}
 RUNS=${RUNS:-1}
+HOST_PROBE_SECONDS=${HOST_PROBE_SECONDS:-5}
 # shellcheck disable=SC2034  # used by the sourcing scripts
 PARTITIONS=100
 
@@ -37,6 +38,7 @@ bench_init() {
   [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
   [[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || die "DURATION must be a number of seconds"
   [[ $DRAIN_MESSAGES =~ ^[1-9][0-9]*$ ]] || die "DRAIN_MESSAGES must be a positive integer"
+  [[ $HOST_PROBE_SECONDS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "HOST_PROBE_SECONDS must be a number of seconds"
   command -v curl >/dev/null || die "curl is needed to wait for /health/ready"
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/ordo-bench.XXXXXX")
   trap bench_cleanup EXIT
@@ -278,6 +280,34 @@ collect_facts() {
 
 print_machine() {
   echo "Machine: $(uname -srm), $cpu_model, $(nproc) cores, ${mem_gib} GiB. Build: ${build_type:-unknown}."
+  print_host
+}
+
+# The host's state with none of our load (`ordo bench host`), taken before and after a set: how
+# late 1 ms sleeps woke, a fixed CPU loop's wall time against the CPU time it got, and the steal
+# meanwhile. Every hop of a message is such a wake-up, so a host whose sleeps wake milliseconds
+# late cannot give a low e2e tail whatever the broker does. HOST_PROBE_SECONDS=0: not taken.
+HOST_STATES=()
+host_probe() {
+  local label=$1 out=$TMP/host-$1.out
+  [[ $HOST_PROBE_SECONDS = 0 ]] && return 0
+  log "$SCRIPT: host probe ($label)"
+  if ! "$ORDO" bench host --seconds "$HOST_PROBE_SECONDS" >"$out" 2>&1; then
+    log "$SCRIPT: ordo bench host failed, see $out"
+    return 0
+  fi
+  local f=(late_p50_us late_p99_us late_max_us late_over_5ms loop_wall_ms loop_cpu_ms steal_pct)
+  local -A v
+  local k
+  for k in "${f[@]}"; do v[$k]=$(result_field "$out" "$k"); done
+  HOST_STATES+=("$label, 1 ms sleeps woke late by p50 ${v[late_p50_us]} µs, p99 ${v[late_p99_us]} µs, max ${v[late_max_us]} µs (${v[late_over_5ms]} over 5 ms), a CPU loop took ${v[loop_wall_ms]} ms for ${v[loop_cpu_ms]} ms of CPU, steal ${v[steal_pct]}%")
+}
+
+print_host() {
+  [[ ${#HOST_STATES[@]} -eq 0 ]] && return 0
+  local line
+  echo "Host, with no load of ours (\`ordo bench host --seconds $HOST_PROBE_SECONDS\`; a CPU loop's wall time above its CPU time is time the host ran something else):"
+  for line in "${HOST_STATES[@]}"; do echo "- $line."; done
 }
 
 # The notes column of the common workloads; a script's phase_notes NAME may add to it.

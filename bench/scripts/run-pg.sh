@@ -26,6 +26,7 @@
 #   IDLE_POLLS=10          long polls parked during it
 #   IDLE_SETTLE=15         seconds between the end of e2e (and the polls' start) and the window
 #   RUNS=1                 runs of each workload; with 3 or more, quote the median (BENCHMARKS.md)
+#   HOST_PROBE_SECONDS=5   the host's state before and after the set (`ordo bench host`); 0: none
 #   KEEP_TMP=1             keep the temporary directory (logs, tool outputs) for a post-mortem
 #
 # The server is a throwaway cluster from scripts/pg-cluster (its defaults: shared_buffers=128MB,
@@ -69,6 +70,7 @@ for c in $PG_CEILING_RUNS; do
   [[ $c =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || die "PG_CEILING entries are CONNECTIONSxPIPELINE, got '$c'"
 done
 collect_facts
+host_probe "before the set"
 
 # ---- the cluster -------------------------------------------------------------------------------
 # Directly under /tmp: when run as root the cluster runs as another user, who must reach it.
@@ -224,6 +226,8 @@ for run in $(seq 1 "$RUNS"); do
   idle_phase "$db" bench-e2e
   stop_broker
 done
+
+host_probe "after the set"
 
 # ---- the tables --------------------------------------------------------------------------------
 # The best pg_ceiling run (by median msg/s), for the fractions in the notes. Only pushes compare:

@@ -8,6 +8,7 @@
 #   DURATION=30           seconds of each push run
 #   DRAIN_MESSAGES=1000000 messages filled into 100 partitions, then drained
 #   RUNS=1                runs of each workload; with 3 or more, quote the median (BENCHMARKS.md)
+#   HOST_PROBE_SECONDS=5  the host's state before and after the set (`ordo bench host`); 0: none
 #   KEEP_TMP=1            keep the temporary directory (databases, logs) for a post-mortem
 #
 # Each run gets a fresh broker and database. Per phase it records the broker's CPU seconds
@@ -24,6 +25,7 @@ BUILD_DIR=${1:-build/release}
 source "$ROOT/bench/scripts/common.sh"
 bench_init
 collect_facts
+host_probe "before the set"
 log "$SCRIPT: $ORDO; DURATION=$DURATION DRAIN_MESSAGES=$DRAIN_MESSAGES RUNS=$RUNS"
 
 # ---- the workloads -----------------------------------------------------------------------------
@@ -46,6 +48,8 @@ for run in $(seq 1 "$RUNS"); do
     --consumers 10 --batch 100 --expect "$DRAIN_MESSAGES"
   stop_broker
 done
+
+host_probe "after the set"
 
 # ---- the table ---------------------------------------------------------------------------------
 echo

@@ -2,7 +2,7 @@
 // generator briefly to prove it still works; the figures themselves are never checked): push,
 // fill then drain, and e2e report a RESULT line with every message accounted for, e2e's
 // --latency-log holds a line per delivered message, and a log it cannot write is refused before
-// any load is sent.
+// any load is sent. `ordo bench host`, which needs no broker, reports its sleeps and CPU loop.
 #include <sys/wait.h>
 
 #include <fstream>
@@ -126,6 +126,42 @@ TEST_F(BenchSmokeTest, ALatencyLogItCannotWriteIsRefusedBeforeAnyLoad) {
   EXPECT_NE(run.output.find("cannot write --latency-log /nonexistent-ordo-dir/latency.log"),
             std::string::npos)
       << run.output;
+  EXPECT_EQ(run.output.find("RESULT"), std::string::npos) << run.output;
+}
+
+int64_t Field(std::map<std::string, std::string>& fields, const std::string& key) {
+  const std::string& v = fields[key];
+  return v.empty() ? -1 : std::stoll(v);
+}
+
+TEST(BenchHostTest, ReportsHowLateItsSleepsWokeAndWhatItsLoopCost) {
+  ASSERT_FALSE(OrdoBinary().empty()) << "no ordo binary: set ORDO_BINARY";
+  BenchRun run = Bench("host --seconds 0.3 --sleep-us 2000 --loop-steps 3000000");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::map<std::string, std::string> result = ResultOf(run.output);
+  EXPECT_EQ(result["mode"], "host") << run.output;
+  // Each sleep lasts at least the 2 ms asked: at most 150 fit in 0.3 s.
+  const int64_t wakes = Field(result, "wakes");
+  EXPECT_GT(wakes, 0) << run.output;
+  EXPECT_LE(wakes, 150) << run.output;
+  const int64_t p50 = Field(result, "late_p50_us");
+  EXPECT_GE(p50, 0) << run.output;
+  EXPECT_LE(p50, Field(result, "late_p99_us")) << run.output;
+  EXPECT_LE(Field(result, "late_p99_us"), Field(result, "late_max_us")) << run.output;
+  EXPECT_LE(Field(result, "late_over_5ms"), wakes) << run.output;
+  // The thread cannot get more CPU time than wall time (1 ms of clock granularity allowed).
+  const double cpu_ms = std::stod(result["loop_cpu_ms"].empty() ? "-1" : result["loop_cpu_ms"]);
+  const double wall_ms = std::stod(result["loop_wall_ms"].empty() ? "-1" : result["loop_wall_ms"]);
+  EXPECT_GT(cpu_ms, 0) << run.output;
+  EXPECT_LE(cpu_ms, wall_ms + 1) << run.output;
+  EXPECT_FALSE(result["steal_pct"].empty()) << run.output;
+}
+
+TEST(BenchHostTest, RefusesASleepOfNothing) {
+  ASSERT_FALSE(OrdoBinary().empty()) << "no ordo binary: set ORDO_BINARY";
+  BenchRun run = Bench("host --sleep-us 0");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("--sleep-us"), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find("RESULT"), std::string::npos) << run.output;
 }
 

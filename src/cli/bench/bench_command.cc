@@ -175,6 +175,21 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchConfig& config) {
       "e2e", "Push at a fixed rate while consumers long-poll; push-to-delivery latency");
   AddE2eOptions(e2e, config.e2e);
   e2e->callback([&config] { config.mode = Mode::kE2e; });
+
+  CLI::App* host = bench->add_subcommand(
+      "host",
+      "No broker: how late short sleeps wake and how long a fixed CPU loop takes on this machine "
+      "(read the other figures against it)");
+  host->add_option("--seconds", config.host.duration_s, "Seconds of sleeps")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  host->add_option("--sleep-us", config.host.sleep_us, "Each sleep, us")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  host->add_option("--loop-steps", config.host.loop_steps, "Steps of the CPU loop")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  host->callback([&config] { config.mode = Mode::kHost; });
   return bench;
 }
 
@@ -189,6 +204,8 @@ int RunBench(const BenchConfig& config) {
       return RunDrain(config.drain);
     case Mode::kE2e:
       return RunE2e(config.e2e);
+    case Mode::kHost:
+      return RunHost(config.host);
     case Mode::kNone:
       break;
   }

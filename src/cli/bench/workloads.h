@@ -5,6 +5,8 @@
 //   fill   push exactly N messages, as setup for a drain
 //   drain  consumers that pop and ack until the queue is empty, in queue mode or in N groups
 //   e2e    open-loop producers at a fixed rate and long-polling consumers: push-to-delivery latency
+//   host   no broker: how late short sleeps wake and how long a fixed CPU loop takes on this
+//          machine, to read the others' figures against (host_workload.cc)
 // Each prints its parameters first and a one-line `RESULT mode=...` summary last (the format
 // bench/scripts/*.sh read), and returns the exit code.
 //
@@ -62,9 +64,16 @@ struct E2eOptions {
   std::string latency_log;  // when set: a line per delivered message (due time, latency)
 };
 
+struct HostOptions {
+  double duration_s = 5;             // of the sleeps
+  int64_t sleep_us = 1000;           // each sleep
+  int64_t loop_steps = 100'000'000;  // xorshift steps of the CPU loop (~0.3 s)
+};
+
 int RunPush(const PushOptions& options);
 int RunFill(const PushOptions& options);
 int RunDrain(const DrainOptions& options);
 int RunE2e(const E2eOptions& options);
+int RunHost(const HostOptions& options);
 
 }  // namespace ordo::cli::bench

@@ -31,7 +31,21 @@ Result<ResultPtr> Exec(PGconn* conn, const std::string& sql,
   return r;
 }
 
+// "15.4" for 150004, "9.6.24" for 90624 (the numbering changed with version 10).
+std::string VersionName(int v) {
+  if (v >= 100000) return fmt::format("{}.{}", v / 10000, v % 10000);
+  return fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100);
+}
+
 }  // namespace
+
+Status CheckServerVersion(int server_version_num) {
+  if (server_version_num >= kMinServerVersion) return Status::Ok();
+  const std::string server = server_version_num > 0 ? VersionName(server_version_num) : "unknown";
+  return Status::Unavailable(fmt::format(
+      "PostgreSQL {} or later is needed; this server runs {}: upgrade it, or use --db sqlite:PATH",
+      kMinServerVersion / 10000, server));
+}
 
 Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
                bool* connected) {
@@ -39,6 +53,7 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   ConnPtr conn = ConnectBlocking(params, &error);
   if (connected) *connected = conn != nullptr;
   if (!conn) return Status::Unavailable(fmt::format("cannot connect to PostgreSQL: {}", error));
+  if (Status s = CheckServerVersion(PQserverVersion(conn.get())); !s.ok()) return s;
   // The IF NOT EXISTS notices are expected; keep them out of the log stream.
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);

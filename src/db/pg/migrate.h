@@ -16,10 +16,19 @@
 
 namespace ordo::db::pg {
 
+// The oldest PostgreSQL the schema runs on: 13, the first with gen_random_uuid() in core (the
+// migrations call it). Tested on 15, the version Debian bookworm ships.
+inline constexpr int kMinServerVersion = 130000;
+
+// Ok for a server whose PQserverVersion() is `server_version_num` when it is kMinServerVersion or
+// later; else an error naming the version needed and the server's own (0: not known).
+Status CheckServerVersion(int server_version_num);
+
 // Connects with the keyword/value pairs (see ConnectOptions::params) and applies what is missing.
 // `applied` (optional) receives how many migrations this call applied. `connected` (optional)
 // tells a failure to connect (false: the server was not reached or refused the session, which a
-// later attempt may get past) from a failure of the migrations themselves (true).
+// later attempt may get past) from a failure of the migrations themselves (true). A server older
+// than kMinServerVersion fails the call before anything is written (connected: true).
 Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
                bool* connected = nullptr);
 

@@ -1,6 +1,7 @@
 // Two instances starting at once on an empty database: both become ready, the schema is applied
 // exactly once (the advisory lock in db::pg::Migrate), and both then serve the same data. Each
 // test makes its own scratch database on the test cluster and drops it at the end.
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "db/embedded_sql.h"
 #include "db/pg/migrate.h"
+#include "db/pg/statements.h"
 #include "pg_test_env.h"
 
 namespace ordo::pg_test {
@@ -135,6 +137,34 @@ TEST_F(ConcurrentStartTest, ManyMigrateCallsAtOnceApplyEachMigrationOnce) {
       << "migrations applied across all callers";
   std::string error;
   EXPECT_EQ(AppliedVersions(db.url(), &error), ShippedVersions()) << error;
+}
+
+// An instance that starts while another holds the migration lock (a long migration, on a large
+// database) waits for it however long it takes: the request path's statement_timeout bounds
+// neither that wait nor the migrations themselves.
+TEST_F(ConcurrentStartTest, AStartWaitsForAnotherInstancesMigrationPastTheStatementTimeout) {
+  ScratchPgDatabase db(Env().url, "ordo_mig_");
+  ASSERT_TRUE(db.Create());
+  std::string error;
+  auto other = PgConn::Open(db.url(), &error);
+  ASSERT_TRUE(other) << error;
+  ASSERT_TRUE(other->Exec("BEGIN").ok());
+  PgConn::Outcome locked = other->Exec(db::pg::sql::kMigrationLock);
+  ASSERT_TRUE(locked.ok()) << locked.error;
+
+  const std::vector<std::pair<std::string, std::string>> params = {
+      {"options", "-c statement_timeout=300"}, {"dbname", db.url()}};
+  auto call = std::async(std::launch::async, [&params] {
+    int applied = 0;
+    Status s = db::pg::Migrate(params, &applied);
+    return std::make_pair(s, applied);
+  });
+  // Four statement timeouts later the start is still waiting, not failed.
+  EXPECT_EQ(call.wait_for(std::chrono::milliseconds(1200)), std::future_status::timeout);
+  ASSERT_TRUE(other->Exec("COMMIT").ok());
+  auto [status, applied] = call.get();
+  EXPECT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(applied, static_cast<int>(ShippedVersions().size()));
 }
 
 }  // namespace

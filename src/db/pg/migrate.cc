@@ -63,6 +63,9 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
         fmt::format("database migration failed ({}): {}", what, s.message()));
   };
   if (auto r = Exec(conn.get(), sql::kBegin); !r.ok()) return fail("begin", r.status());
+  if (auto r = Exec(conn.get(), sql::kMigrationNoTimeout); !r.ok()) {
+    return fail("statement timeout", r.status());
+  }
   if (auto r = Exec(conn.get(), sql::kMigrationLock); !r.ok()) return fail("lock", r.status());
   if (auto r = Exec(conn.get(), sql::kCreateVersionTable); !r.ok()) {
     return fail("version table", r.status());

@@ -3,7 +3,9 @@
 //
 // Migrations are applied in one transaction under a transaction-level advisory lock, so two
 // instances starting at once on an empty database are safe: one applies, the other waits for the
-// lock, then finds every version recorded and applies nothing.
+// lock, then finds every version recorded and applies nothing. That transaction runs without the
+// connection's statement_timeout: an instance waits for another's migrations however long they
+// take, and a migration of a large table is not cut short.
 //
 // Thread contract: any thread; blocking.
 #pragma once

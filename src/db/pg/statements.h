@@ -11,6 +11,9 @@ namespace ordo::db::pg::sql {
 inline constexpr const char* kBegin = "BEGIN";
 inline constexpr const char* kCommit = "COMMIT";
 inline constexpr const char* kRollback = "ROLLBACK";
+// The migration transaction is not bounded by the request path's statement_timeout (set on every
+// connection): neither its wait for another instance's migrations nor a long migration itself.
+inline constexpr const char* kMigrationNoTimeout = "SET LOCAL statement_timeout = 0";
 inline constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7216373620961)";
 inline constexpr const char* kCreateVersionTable =
     "CREATE SCHEMA IF NOT EXISTS ordo;"

@@ -116,6 +116,7 @@ class ScratchPgDatabase {
 
   ::testing::AssertionResult Create();
   std::string url() const;
+  const std::string& name() const { return name_; }
 
  private:
   std::string server_url_;

@@ -67,8 +67,17 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
     return fail("statement timeout", r.status());
   }
   if (auto r = Exec(conn.get(), sql::kMigrationLock); !r.ok()) return fail("lock", r.status());
-  if (auto r = Exec(conn.get(), sql::kCreateVersionTable); !r.ok()) {
-    return fail("version table", r.status());
+  auto state = Exec(conn.get(), sql::kSchemaState);
+  if (!state.ok()) return fail("schema state", state.status());
+  const bool has_schema = PQgetvalue(state->get(), 0, 0)[0] == 't';
+  const bool has_versions = PQgetvalue(state->get(), 0, 1)[0] == 't';
+  if (!has_schema) {
+    if (auto r = Exec(conn.get(), sql::kCreateSchema); !r.ok()) return fail("schema", r.status());
+  }
+  if (!has_versions) {
+    if (auto r = Exec(conn.get(), sql::kCreateVersionTable); !r.ok()) {
+      return fail("version table", r.status());
+    }
   }
   auto versions = Exec(conn.get(), sql::kAppliedVersions);
   if (!versions.ok()) return fail("read versions", versions.status());

@@ -15,8 +15,13 @@ inline constexpr const char* kRollback = "ROLLBACK";
 // connection): neither its wait for another instance's migrations nor a long migration itself.
 inline constexpr const char* kMigrationNoTimeout = "SET LOCAL statement_timeout = 0";
 inline constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7216373620961)";
+// What exists already: DDL runs only for what is missing, so a role without CREATE on the
+// database (its schema made for it) or without CREATE on the schema (every migration applied by
+// another role) can start. CREATE ... IF NOT EXISTS checks the privilege before the existence.
+inline constexpr const char* kSchemaState =
+    "SELECT to_regnamespace('ordo') IS NOT NULL, to_regclass('ordo.schema_version') IS NOT NULL";
+inline constexpr const char* kCreateSchema = "CREATE SCHEMA IF NOT EXISTS ordo";
 inline constexpr const char* kCreateVersionTable =
-    "CREATE SCHEMA IF NOT EXISTS ordo;"
     "CREATE TABLE IF NOT EXISTS ordo.schema_version ("
     " version integer PRIMARY KEY, name text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now())";

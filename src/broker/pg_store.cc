@@ -740,6 +740,10 @@ std::vector<std::pair<std::string, std::string>> PgStore::ConnectParams(
       {"keepalives_count", "3"},
       {"connect_timeout", std::to_string(std::max<int64_t>(1, options.pg_connect_timeout_s))},
       {"options", fmt::format("-c statement_timeout={}", options.pg_statement_timeout_ms)},
+      // A read-only server (a hot standby, e.g. right after a failover) is a failed connection,
+      // tried again with back-off until it is promoted, rather than a broker whose every write
+      // fails.
+      {"target_session_attrs", "read-write"},
   };
   // Later entries win, so what the user's URL says overrides the defaults above.
   if (url != "postgres" && url != "postgresql") p.emplace_back("dbname", url);

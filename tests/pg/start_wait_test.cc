@@ -2,7 +2,7 @@
 // --db-start-timeout seconds (docs/configuration.md), then serves; past the timeout it exits with
 // the last error. A failed attempt is a failure to connect (here: the database does not exist
 // yet, as when an init job creates it after the broker starts); a migration that fails once
-// connected is not retried.
+// connected is not retried. A server that takes no writes (a standby) counts as not reached.
 #include <chrono>
 #include <string>
 #include <thread>
@@ -57,6 +57,35 @@ TEST_F(StartWaitTest, ABrokerStartedBeforeItsDatabaseExistsServesOnceItIsCreated
 
   HttpClient http(broker.port());
   EXPECT_EQ(PushThenPopBack(http, http, UniqueName("late")), "");
+}
+
+// A read-only server (a hot standby not yet promoted; here a database whose sessions default to
+// read-only) is waited for like one that cannot be reached, and served once it takes writes.
+TEST_F(StartWaitTest, AReadOnlyServerIsWaitedForUntilItTakesWrites) {
+  ScratchPgDatabase db(Env().url, "ordo_wait_");
+  ASSERT_TRUE(db.Create());
+  std::string error;
+  auto admin = PgConn::Open(Env().url, &error);  // another database of the cluster
+  ASSERT_TRUE(admin) << error;
+  PgConn::Outcome o =
+      admin->Exec("ALTER DATABASE " + db.name() + " SET default_transaction_read_only = on");
+  ASSERT_TRUE(o.ok()) << o.error;
+
+  BrokerProcess broker({"--db-start-timeout", "30"}, db.url());
+  PgConn::Outcome promoted;
+  std::thread promoter([&] {
+    std::this_thread::sleep_for(1500ms);
+    promoted = admin->Exec("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only");
+  });
+  ::testing::AssertionResult started = broker.Start();  // waits up to 10 s for /health/ready
+  promoter.join();
+  ASSERT_TRUE(promoted.ok()) << promoted.error;
+  ASSERT_TRUE(started);
+  const std::string log = broker.Log();
+  EXPECT_NE(log.find("session is read-only; trying again in"), std::string::npos) << log;
+
+  HttpClient http(broker.port());
+  EXPECT_EQ(PushThenPopBack(http, http, UniqueName("promoted")), "");
 }
 
 TEST_F(StartWaitTest, PastTheStartTimeoutTheBrokerExitsWithTheLastErrorAndNoPassword) {

@@ -16,8 +16,9 @@ inline constexpr const char* kRollback = "ROLLBACK";
 inline constexpr const char* kMigrationNoTimeout = "SET LOCAL statement_timeout = 0";
 inline constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7216373620961)";
 // What exists already: DDL runs only for what is missing, so a role without CREATE on the
-// database (its schema made for it) or without CREATE on the schema (every migration applied by
-// another role) can start. CREATE ... IF NOT EXISTS checks the privilege before the existence.
+// database (after the first start, whose migration 001 creates the schema) or without CREATE on
+// the schema (every migration applied by another role) can start. CREATE ... IF NOT EXISTS checks
+// the privilege before the existence.
 inline constexpr const char* kSchemaState =
     "SELECT to_regnamespace('ordo') IS NOT NULL, to_regclass('ordo.schema_version') IS NOT NULL";
 inline constexpr const char* kCreateSchema = "CREATE SCHEMA IF NOT EXISTS ordo";

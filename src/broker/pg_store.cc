@@ -21,6 +21,7 @@
 #include "broker/counts.h"
 #include "broker/timed_event.h"
 #include "common/uuid.h"
+#include "db/embedded_sql.h"
 #include "db/pg/migrate.h"
 #include "db/pg/pipeline.h"
 #include "db/pg/statements.h"
@@ -804,9 +805,17 @@ Status PgStore::MigrateWhenReachable(
   for (int failures = 0;; ++failures) {
     int applied = 0;
     bool connected = false;
-    Status s = db::pg::Migrate(params, &applied, &connected);
+    std::vector<int> unknown;
+    Status s = db::pg::Migrate(params, &applied, &connected, &unknown);
     if (s.ok()) {
       if (applied > 0) spdlog::info("PostgreSQL schema: applied {} migration(s)", applied);
+      if (!unknown.empty()) {
+        spdlog::warn(
+            "PostgreSQL schema: version(s) {} in the database are newer than this build (which "
+            "ships up to {}): a newer Ordo migrated it. This build serves on it as it stands; "
+            "a downgrade does not undo those migrations, and statements they changed may fail",
+            fmt::join(unknown, ", "), db::PostgresMigrations().back().version);
+      }
       return s;
     }
     const auto delay = ConnectBackoff(failures, rng);

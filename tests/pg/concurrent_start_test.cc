@@ -167,5 +167,38 @@ TEST_F(ConcurrentStartTest, AStartWaitsForAnotherInstancesMigrationPastTheStatem
   EXPECT_EQ(applied, static_cast<int>(ShippedVersions().size()));
 }
 
+// A database migrated by a newer build (a rolling upgrade in progress, or a downgrade): the
+// versions this build does not ship are reported, nothing is applied, and the broker serves with
+// a warning that names them.
+TEST_F(ConcurrentStartTest, VersionsNewerThanTheBuildAreReportedAndServedOn) {
+  ScratchPgDatabase db(Env().url, "ordo_mig_");
+  ASSERT_TRUE(db.Create());
+  const std::vector<std::pair<std::string, std::string>> params = {{"dbname", db.url()}};
+  std::vector<int> unknown = {-1};
+  Status s = db::pg::Migrate(params, nullptr, nullptr, &unknown);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(unknown.empty());
+
+  std::string error;
+  auto conn = PgConn::Open(db.url(), &error);
+  ASSERT_TRUE(conn) << error;
+  PgConn::Outcome o = conn->Exec(
+      "INSERT INTO ordo.schema_version (version, name) VALUES (999, 'from a newer build')");
+  ASSERT_TRUE(o.ok()) << o.error;
+  int applied = -1;
+  s = db::pg::Migrate(params, &applied, nullptr, &unknown);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(applied, 0);
+  EXPECT_EQ(unknown, std::vector<int>{999});
+
+  BrokerProcess broker({}, db.url());
+  ASSERT_TRUE(broker.Start()) << broker.Log();
+  const std::string log = broker.Log();
+  EXPECT_NE(log.find("version(s) 999 in the database are newer than this build"), std::string::npos)
+      << log;
+  HttpClient http(broker.port());
+  EXPECT_EQ(PushThenPopBack(http, http, UniqueName("newer")), "");
+}
+
 }  // namespace
 }  // namespace ordo::pg_test

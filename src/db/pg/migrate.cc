@@ -48,7 +48,7 @@ Status CheckServerVersion(int server_version_num) {
 }
 
 Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
-               bool* connected) {
+               bool* connected, std::vector<int>* unknown) {
   std::string error;
   ConnPtr conn = ConnectBlocking(params, &error);
   if (connected) *connected = conn != nullptr;
@@ -84,6 +84,14 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   std::set<int> done;
   Rows rows(versions->get());
   for (int i = 0; i < rows.size(); ++i) done.insert(static_cast<int>(rows.Int(i, 0)));
+  if (unknown) {
+    unknown->clear();
+    std::set<int> shipped;
+    for (const Migration& m : PostgresMigrations()) shipped.insert(m.version);
+    for (int v : done) {
+      if (shipped.count(v) == 0) unknown->push_back(v);
+    }
+  }
   int count = 0;
   for (const Migration& m : PostgresMigrations()) {
     if (done.count(m.version)) continue;

@@ -31,7 +31,9 @@ Status CheckServerVersion(int server_version_num);
 // tells a failure to connect (false: the server was not reached or refused the session, which a
 // later attempt may get past) from a failure of the migrations themselves (true). A server older
 // than kMinServerVersion fails the call before anything is written (connected: true).
+// `unknown` (optional) receives the versions recorded in the database that this build does not
+// ship: a newer build migrated it (a rolling upgrade in progress, or a downgrade).
 Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, int* applied,
-               bool* connected = nullptr);
+               bool* connected = nullptr, std::vector<int>* unknown = nullptr);
 
 }  // namespace ordo::db::pg

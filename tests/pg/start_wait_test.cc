@@ -4,6 +4,7 @@
 // yet, as when an init job creates it after the broker starts); a migration that fails once
 // connected is not retried. A server that takes no writes (a standby) counts as not reached.
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -40,23 +41,37 @@ TEST_F(StartWaitTest, MigrateTellsAFailureToConnectFromAFailedMigration) {
   EXPECT_GT(applied, 0);
 }
 
-TEST_F(StartWaitTest, ABrokerStartedBeforeItsDatabaseExistsServesOnceItIsCreated) {
-  ScratchPgDatabase db(Env().url, "ordo_wait_");
-  BrokerProcess broker({"--db-start-timeout", "30"}, db.url());
-  ::testing::AssertionResult created = ::testing::AssertionFailure() << "not run";
-  std::thread creator([&] {
+// Starts a broker on `db_url` with --db-start-timeout 30 while the database cannot be used yet;
+// 1.5 s later `fix` makes it usable. The broker must have logged `waiting` (its reason for
+// trying again), become ready by itself, and serve a push and its pop.
+void StartsOnceFixed(const std::string& db_url, const std::function<std::string()>& fix,
+                     const std::string& waiting) {
+  BrokerProcess broker({"--db-start-timeout", "30"}, db_url);
+  std::string fix_error = "not run";
+  std::thread fixer([&] {
     std::this_thread::sleep_for(1500ms);
-    created = db.Create();
+    fix_error = fix();
   });
   ::testing::AssertionResult started = broker.Start();  // waits up to 10 s for /health/ready
-  creator.join();
-  ASSERT_TRUE(created);
+  fixer.join();
+  ASSERT_EQ(fix_error, "");
   ASSERT_TRUE(started);
   const std::string log = broker.Log();
-  EXPECT_NE(log.find("does not exist; trying again in"), std::string::npos) << log;
+  EXPECT_NE(log.find(waiting + "; trying again in"), std::string::npos) << log;
 
   HttpClient http(broker.port());
   EXPECT_EQ(PushThenPopBack(http, http, UniqueName("late")), "");
+}
+
+TEST_F(StartWaitTest, ABrokerStartedBeforeItsDatabaseExistsServesOnceItIsCreated) {
+  ScratchPgDatabase db(Env().url, "ordo_wait_");
+  StartsOnceFixed(
+      db.url(),
+      [&db] {
+        ::testing::AssertionResult created = db.Create();
+        return created ? std::string() : std::string(created.message());
+      },
+      "does not exist");
 }
 
 // A read-only server (a hot standby not yet promoted; here a database whose sessions default to
@@ -70,22 +85,13 @@ TEST_F(StartWaitTest, AReadOnlyServerIsWaitedForUntilItTakesWrites) {
   PgConn::Outcome o =
       admin->Exec("ALTER DATABASE " + db.name() + " SET default_transaction_read_only = on");
   ASSERT_TRUE(o.ok()) << o.error;
-
-  BrokerProcess broker({"--db-start-timeout", "30"}, db.url());
-  PgConn::Outcome promoted;
-  std::thread promoter([&] {
-    std::this_thread::sleep_for(1500ms);
-    promoted = admin->Exec("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only");
-  });
-  ::testing::AssertionResult started = broker.Start();  // waits up to 10 s for /health/ready
-  promoter.join();
-  ASSERT_TRUE(promoted.ok()) << promoted.error;
-  ASSERT_TRUE(started);
-  const std::string log = broker.Log();
-  EXPECT_NE(log.find("session is read-only; trying again in"), std::string::npos) << log;
-
-  HttpClient http(broker.port());
-  EXPECT_EQ(PushThenPopBack(http, http, UniqueName("promoted")), "");
+  StartsOnceFixed(
+      db.url(),
+      [&] {
+        return admin->Exec("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only")
+            .error;
+      },
+      "session is read-only");
 }
 
 TEST_F(StartWaitTest, PastTheStartTimeoutTheBrokerExitsWithTheLastErrorAndNoPassword) {

@@ -285,8 +285,8 @@ print_machine() {
 
 # The host's state with none of our load (`ordo bench host`), taken before and after a set: how
 # late 1 ms sleeps woke, a fixed CPU loop's wall time against the CPU time it got, and the steal
-# meanwhile. Every hop of a message is such a wake-up, so a host whose sleeps wake milliseconds
-# late cannot give a low e2e tail whatever the broker does. HOST_PROBE_SECONDS=0: not taken.
+# meanwhile. Every hop of a message is such a wake-up: a host whose sleeps wake milliseconds late
+# adds that to the e2e tail whatever the broker does. HOST_PROBE_SECONDS=0: not taken.
 HOST_STATES=()
 host_probe() {
   local label=$1 out=$TMP/host-$1.out

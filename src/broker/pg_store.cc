@@ -795,8 +795,8 @@ Status PgStore::Open() {
 }
 
 // A database that cannot be reached yet (still starting, its host not up, the database not yet
-// created) is tried again with back-off until --db-start-timeout; a migration that fails once
-// connected fails the start at once.
+// created, a standby not yet promoted) is tried again with back-off until --db-start-timeout; a
+// migration that fails once connected fails the start at once.
 Status PgStore::MigrateWhenReachable(
     const std::vector<std::pair<std::string, std::string>>& params) {
   const auto give_up =

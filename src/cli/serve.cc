@@ -74,7 +74,7 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->capture_default_str();
   cmd.add_option("--db-start-timeout", c.db_start_timeout_s,
                  "PostgreSQL: seconds to keep trying at start while the database cannot be "
-                 "reached (0: one attempt)")
+                 "reached or takes no writes (0: one attempt)")
       ->envname("ORDO_DB_START_TIMEOUT")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();

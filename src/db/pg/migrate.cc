@@ -69,8 +69,9 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   if (auto r = Exec(conn.get(), sql::kMigrationLock); !r.ok()) return fail("lock", r.status());
   auto state = Exec(conn.get(), sql::kSchemaState);
   if (!state.ok()) return fail("schema state", state.status());
-  const bool has_schema = PQgetvalue(state->get(), 0, 0)[0] == 't';
-  const bool has_versions = PQgetvalue(state->get(), 0, 1)[0] == 't';
+  const Rows schema_state(state->get());
+  const bool has_schema = schema_state.Bool(0, 0);
+  const bool has_versions = schema_state.Bool(0, 1);
   if (!has_schema) {
     if (auto r = Exec(conn.get(), sql::kCreateSchema); !r.ok()) return fail("schema", r.status());
   }
@@ -84,16 +85,10 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   std::set<int> done;
   Rows rows(versions->get());
   for (int i = 0; i < rows.size(); ++i) done.insert(static_cast<int>(rows.Int(i, 0)));
-  if (unknown) {
-    unknown->clear();
-    std::set<int> shipped;
-    for (const Migration& m : PostgresMigrations()) shipped.insert(m.version);
-    for (int v : done) {
-      if (shipped.count(v) == 0) unknown->push_back(v);
-    }
-  }
+  std::set<int> not_shipped = done;
   int count = 0;
   for (const Migration& m : PostgresMigrations()) {
+    not_shipped.erase(m.version);
     if (done.count(m.version)) continue;
     if (auto r = Exec(conn.get(), std::string(m.sql)); !r.ok()) return fail(m.name, r.status());
     auto rec =
@@ -103,6 +98,7 @@ Status Migrate(const std::vector<std::pair<std::string, std::string>>& params, i
   }
   if (auto r = Exec(conn.get(), sql::kCommit); !r.ok()) return fail("commit", r.status());
   if (applied) *applied = count;
+  if (unknown) unknown->assign(not_shipped.begin(), not_shipped.end());
   return Status::Ok();
 }
 

@@ -42,12 +42,7 @@ class ScratchRole {
   }
   const std::string& name() const { return name_; }
   // `url` with this role as its user.
-  std::string Url(const std::string& url) const {
-    const size_t scheme = url.find("://");
-    const size_t at = url.find('@');
-    if (scheme == std::string::npos || at == std::string::npos) return url;
-    return url.substr(0, scheme + 3) + name_ + url.substr(at);
-  }
+  std::string Url(const std::string& url) const { return WithUser(url, name_); }
 
  private:
   std::string name_;

@@ -251,4 +251,11 @@ std::string PushThenPopBack(HttpClient& push_on, HttpClient& pop_on, const std::
   return "";
 }
 
+std::string WithUser(const std::string& url, const std::string& userinfo) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return "";
+  return url.substr(0, scheme + 3) + userinfo + url.substr(at);
+}
+
 }  // namespace ordo::pg_test

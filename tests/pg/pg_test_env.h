@@ -134,4 +134,8 @@ std::string DrainQueue(HttpClient& http, const std::string& queue, std::vector<D
 // `pop_on`: "" when exactly that message came back, else what went wrong.
 std::string PushThenPopBack(HttpClient& push_on, HttpClient& pop_on, const std::string& queue);
 
+// A postgres://user@host... URL with `userinfo` ("role" or "role:password") in place of its user;
+// "" when it names no user.
+std::string WithUser(const std::string& url, const std::string& userinfo);
+
 }  // namespace ordo::pg_test

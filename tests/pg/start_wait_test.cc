@@ -96,12 +96,8 @@ TEST_F(StartWaitTest, AReadOnlyServerIsWaitedForUntilItTakesWrites) {
 
 TEST_F(StartWaitTest, PastTheStartTimeoutTheBrokerExitsWithTheLastErrorAndNoPassword) {
   // A role that does not exist, with a password: the server refuses every session.
-  std::string url = Env().url;
-  const size_t at = url.find('@');
-  const size_t scheme = url.find("://");
-  ASSERT_NE(at, std::string::npos) << "ORDO_TEST_PG_URL has no user: " << url;
-  ASSERT_NE(scheme, std::string::npos) << url;
-  url = url.substr(0, scheme + 3) + "ordo_nobody:Secret-Word-42" + url.substr(at);
+  const std::string url = WithUser(Env().url, "ordo_nobody:Secret-Word-42");
+  ASSERT_NE(url, "") << "ORDO_TEST_PG_URL has no user: " << Env().url;
   BrokerProcess broker({"--db-start-timeout", "2"}, WithDatabase(url, "postgres"));
   const auto t0 = SteadyClock::now();
   ::testing::AssertionResult started = broker.Start();

@@ -10,6 +10,12 @@
 #                      from --latency-log: the start-up transient of new partitions, apart)
 #   idle               after e2e, on the same broker: IDLE_POLLS parked long polls, no traffic,
 #                      IDLE_SECONDS; the transactions the broker ran in the database meanwhile
+# and, when EXTRA names them, BENCHMARKS.md's other two (each run's last phases):
+#   fanout-5           FANOUT_MESSAGES in 100 partitions, then 5 consumer groups of
+#                      FANOUT_CONSUMERS consumers each, popping 100 and acking each batch, every
+#                      group reading everything (msg/s: deliveries of all groups together)
+#   partitions-10k     push-1 over 10,000 partitions for DURATION (partitions-10k-push), then
+#                      DRAIN_CONSUMERS consumers drain what it queued (partitions-10k-drain)
 # Builds nothing: run it on a Release build (targets ordo and pg_ceiling).
 #
 #   bench/scripts/run-pg.sh [BUILD_DIR]        BUILD_DIR defaults to build/release
@@ -27,6 +33,9 @@
 #   IDLE_SETTLE=15         seconds between the end of e2e (and the polls' start) and the window
 #   RUNS=1                 runs of each workload; with 3 or more, quote the median (BENCHMARKS.md)
 #   HOST_PROBE_SECONDS=5   the host's state before and after the set (`ordo bench host`); 0: none
+#   EXTRA=""               more workloads: "fanout-5", "partitions-10k" or both
+#   FANOUT_MESSAGES=200000 messages each group of fanout-5 reads (5x that are delivered)
+#   FANOUT_CONSUMERS=2     consumers per group of fanout-5 (10 in all)
 #   KEEP_TMP=1             keep the temporary directory (logs, tool outputs) for a post-mortem
 #
 # The server is a throwaway cluster from scripts/pg-cluster (its defaults: shared_buffers=128MB,
@@ -58,17 +67,24 @@ E2E_WARMUP=${E2E_WARMUP:-0}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 IDLE_POLLS=${IDLE_POLLS:-10}
 IDLE_SETTLE=${IDLE_SETTLE:-15}
+EXTRA=${EXTRA:-}
+FANOUT_MESSAGES=${FANOUT_MESSAGES:-200000}
+FANOUT_CONSUMERS=${FANOUT_CONSUMERS:-2}
 
 bench_init
 [[ -x $PG_CEILING_BIN ]] ||
   die "$PG_CEILING_BIN not found; build it first: cmake --build $BUILD_DIR --target ordo pg_ceiling"
-for v in DRAIN_CONSUMERS IDLE_SECONDS IDLE_POLLS IDLE_SETTLE; do
+for v in DRAIN_CONSUMERS IDLE_SECONDS IDLE_POLLS IDLE_SETTLE FANOUT_MESSAGES FANOUT_CONSUMERS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 [[ $E2E_RATE =~ ^[0-9]+([.][0-9]+)?$ ]] || die "E2E_RATE must be a number of msg/s"
 for c in $PG_CEILING_RUNS; do
   [[ $c =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || die "PG_CEILING entries are CONNECTIONSxPIPELINE, got '$c'"
 done
+for w in $EXTRA; do
+  [[ $w = fanout-5 || $w = partitions-10k ]] || die "EXTRA names fanout-5 and partitions-10k, got '$w'"
+done
+wanted() { [[ " $EXTRA " = *" $1 "* ]]; }
 collect_facts
 host_probe "before the set"
 
@@ -120,7 +136,7 @@ pg_settings=$(sql "$PG_BASE/postgres" "SELECT 'PostgreSQL ' || current_setting('
   ', max_wal_size=' || current_setting('max_wal_size')")
 log "$SCRIPT: $ORDO, $PG_CEILING_BIN; $pg_settings"
 log "$SCRIPT: DURATION=$DURATION DRAIN_MESSAGES=$DRAIN_MESSAGES DRAIN_CONSUMERS=$DRAIN_CONSUMERS" \
-    "E2E_RATE=$E2E_RATE PG_CEILING='$PG_CEILING_RUNS' IDLE_SECONDS=$IDLE_SECONDS RUNS=$RUNS"
+    "E2E_RATE=$E2E_RATE PG_CEILING='$PG_CEILING_RUNS' IDLE_SECONDS=$IDLE_SECONDS RUNS=$RUNS EXTRA='$EXTRA'"
 
 # ---- idle --------------------------------------------------------------------------------------
 declare -A IDLE  # IDLE[field] = space-separated values, one per run
@@ -225,6 +241,35 @@ for run in $(seq 1 "$RUNS"); do
   E2E_LATE_P99+="$(p99_after "$dir/latency.log" 1000) "
   idle_phase "$db" bench-e2e
   stop_broker
+
+  if wanted fanout-5; then
+    dir=$TMP/run$run-fanout
+    db=$(new_db "ordo_r${run}_fanout")
+    start_broker "$dir" "$db"
+    checkpoint
+    run_phase "fill-fanout" "$dir/fill.out" bench fill --url "$URL" --queue bench-fanout \
+      --messages "$FANOUT_MESSAGES" --connections 10 --batch 100 --partitions "$PARTITIONS" \
+      --payload-bytes 100
+    checkpoint
+    run_phase "fanout-5" "$dir/fanout.out" bench drain --url "$URL" --queue bench-fanout \
+      --groups 5 --consumers "$FANOUT_CONSUMERS" --batch 100 --expect "$FANOUT_MESSAGES"
+    stop_broker
+  fi
+
+  if wanted partitions-10k; then
+    dir=$TMP/run$run-partitions-10k
+    db=$(new_db "ordo_r${run}_p10k")
+    start_broker "$dir" "$db"
+    checkpoint
+    run_phase "partitions-10k-push" "$dir/push.out" bench push --url "$URL" --queue bench-p10k \
+      --connections 50 --batch 1 --partitions 10000 --duration "$DURATION" --payload-bytes 100
+    queued=$(result_field "$dir/push.out" msgs)
+    [[ $queued =~ ^[1-9][0-9]*$ ]] || die "partitions-10k-push queued nothing"
+    checkpoint
+    run_phase "partitions-10k-drain" "$dir/drain.out" bench drain --url "$URL" \
+      --queue bench-p10k --consumers "$DRAIN_CONSUMERS" --batch 100 --expect "$queued"
+    stop_broker
+  fi
 done
 
 host_probe "after the set"

@@ -196,6 +196,25 @@ idle_phase() {
 }
 
 # ---- the workloads -----------------------------------------------------------------------------
+# fill_and_drain PHASE QUEUE MESSAGES DRAIN_ARGS...: on a fresh database and broker, MESSAGES
+# pushed to QUEUE's partitions (phase "fill", or "fill-PHASE"), then popped 100 at a time and
+# acked (phase PHASE) by `ordo bench drain QUEUE DRAIN_ARGS`, each group MESSAGES.
+fill_and_drain() {
+  local phase=$1 queue=$2 messages=$3 fill=fill
+  shift 3
+  [[ $phase = drain ]] || fill=fill-$phase
+  dir=$TMP/run$run-$phase
+  start_broker "$dir" "$(new_db "ordo_r${run}_${phase//-/_}")"
+  checkpoint
+  run_phase "$fill" "$dir/fill.out" bench fill --url "$URL" --queue "$queue" \
+    --messages "$messages" --connections 10 --batch 100 --partitions "$PARTITIONS" \
+    --payload-bytes 100
+  checkpoint
+  run_phase "$phase" "$dir/drain.out" bench drain --url "$URL" --queue "$queue" "$@" \
+    --batch 100 --expect "$messages"
+  stop_broker
+}
+
 for run in $(seq 1 "$RUNS"); do
   log "run $run/$RUNS"
   for batch in 1 100; do
@@ -219,17 +238,7 @@ for run in $(seq 1 "$RUNS"); do
       --payload-bytes 100 --duration "$DURATION"
   done
 
-  dir=$TMP/run$run-drain
-  db=$(new_db "ordo_r${run}_drain")
-  start_broker "$dir" "$db"
-  checkpoint
-  run_phase "fill" "$dir/fill.out" bench fill --url "$URL" --queue bench-drain \
-    --messages "$DRAIN_MESSAGES" --connections 10 --batch 100 --partitions "$PARTITIONS" \
-    --payload-bytes 100
-  checkpoint
-  run_phase "drain" "$dir/drain.out" bench drain --url "$URL" --queue bench-drain \
-    --consumers "$DRAIN_CONSUMERS" --batch 100 --expect "$DRAIN_MESSAGES"
-  stop_broker
+  fill_and_drain drain bench-drain "$DRAIN_MESSAGES" --consumers "$DRAIN_CONSUMERS"
 
   dir=$TMP/run$run-e2e
   db=$(new_db "ordo_r${run}_e2e")
@@ -243,17 +252,8 @@ for run in $(seq 1 "$RUNS"); do
   stop_broker
 
   if wanted fanout-5; then
-    dir=$TMP/run$run-fanout
-    db=$(new_db "ordo_r${run}_fanout")
-    start_broker "$dir" "$db"
-    checkpoint
-    run_phase "fill-fanout" "$dir/fill.out" bench fill --url "$URL" --queue bench-fanout \
-      --messages "$FANOUT_MESSAGES" --connections 10 --batch 100 --partitions "$PARTITIONS" \
-      --payload-bytes 100
-    checkpoint
-    run_phase "fanout-5" "$dir/fanout.out" bench drain --url "$URL" --queue bench-fanout \
-      --groups 5 --consumers "$FANOUT_CONSUMERS" --batch 100 --expect "$FANOUT_MESSAGES"
-    stop_broker
+    fill_and_drain fanout-5 bench-fanout "$FANOUT_MESSAGES" --groups 5 \
+      --consumers "$FANOUT_CONSUMERS"
   fi
 
   if wanted partitions-10k; then

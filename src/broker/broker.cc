@@ -244,7 +244,13 @@ void Broker::Forget(const std::string& queue) {
 
 void Broker::WholeQueueChanged(QueueWaiters& qw) {
   qw.whole_woken_at = wake_clock_;
-  qw.hints.clear();
+  // The lists go; a choice out and the pops waiting for it stay (PopAnswered answers them).
+  for (auto& [group, h] : qw.hints) {
+    h.names.clear();
+    h.taken.clear();
+    h.made = {};
+    h.last_list = 0;
+  }
   for (auto& [group, k] : qw.known) {
     k.known = false;
     k.open.clear();
@@ -511,26 +517,70 @@ void Broker::Pop(Executor ex, PopRequest req, bool wait, std::chrono::millisecon
     }
     done(std::move(r));
   };
-  if (!wait) {
-    {
-      std::lock_guard lock(mu_);
-      TakeHints(req);
-    }
-    // Built before the request is moved (argument evaluation order is unspecified).
-    Completion<PopResult> kept = [this, queue = req.queue, group = req.group,
-                                  asked = SteadyClock::now(), asked_for = req.prefer,
-                                  done = std::move(done)](Result<PopResult> r) {
-      KeepHints(queue, group, asked, asked_for, r);
-      done(std::move(r));
-    };
-    store_.Pop(std::move(ex), std::move(req), std::move(kept));
-    return;
-  }
+  if (!wait) return PopOnce(std::move(ex), std::move(req), std::move(done), true);
   auto w = std::make_shared<Waiter>(std::move(ex), std::move(req), SteadyClock::now() + timeout,
                                     std::move(done));
   w->queues = {w->req.queue};
   w->gone = std::move(gone);
   Attempt(w);
+}
+
+void Broker::PopOnce(Executor ex, PopRequest req, Completion<PopResult> done, bool may_wait) {
+  bool chooser = false;
+  {
+    std::lock_guard lock(mu_);
+    TakeHints(req);
+    if (req.prefer.empty() && !req.partition && options_.pop_hints_for.count() > 0) {
+      Hints& h = by_queue_[req.queue].hints[req.group];
+      const auto now = SteadyClock::now();
+      if (h.choosing && now - h.choosing_since >= kTakenFor) h.choosing = false;  // unanswered
+      if (h.choosing && may_wait && h.WorthWaitingFor() &&
+          h.waiting.size() < kMaxWaitingForChoice) {
+        h.waiting.push_back([this, ex, req, done] {
+          boost::asio::post(ex, [this, ex, req, done] { PopOnce(ex, req, done, false); });
+        });
+        return;
+      }
+      if (!h.choosing) {
+        h.choosing = true;
+        h.choosing_since = now;
+        chooser = true;
+      }
+    }
+  }
+  // Built before the request is moved (argument evaluation order is unspecified).
+  Completion<PopResult> kept = [this, queue = req.queue, group = req.group,
+                                asked = SteadyClock::now(), asked_for = req.prefer, chooser,
+                                done = std::move(done)](Result<PopResult> r) {
+    KeepHints(queue, group, asked, asked_for, r);
+    PopAnswered(queue, group, chooser, !asked_for.empty(), SteadyClock::now() - asked,
+                r.ok() ? r->more_eligible.size() : 0);
+    done(std::move(r));
+  };
+  store_.Pop(std::move(ex), std::move(req), std::move(kept));
+}
+
+void Broker::PopAnswered(const std::string& queue, const std::string& group, bool chooser,
+                         bool hinted, SteadyClock::duration rtt, size_t listed) {
+  if (!chooser && !hinted) return;
+  std::vector<std::function<void()>> waiting;
+  {
+    std::lock_guard lock(mu_);
+    auto q = by_queue_.find(queue);
+    if (q == by_queue_.end()) return;
+    auto it = q->second.hints.find(group);
+    if (it == q->second.hints.end()) return;
+    Hints& h = it->second;
+    const double us = std::chrono::duration<double, std::micro>(rtt).count();
+    double& average = chooser ? h.choice_us : h.hinted_us;
+    average = average == 0 ? us : 0.75 * average + 0.25 * us;
+    if (chooser) {
+      h.choosing = false;
+      h.last_list = listed;
+      waiting.swap(h.waiting);
+    }
+  }
+  for (auto& w : waiting) w();
 }
 
 void Broker::PopAny(Executor ex, QueueFilter filter, PopRequest req, bool wait,

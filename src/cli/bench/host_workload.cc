@@ -22,13 +22,12 @@
 #include <fmt/format.h>
 
 #include "cli/bench/latency_histogram.h"
+#include "cli/bench/run_stats.h"
 #include "cli/bench/workloads.h"
 
 namespace ordo::cli::bench {
 
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
 
 struct CpuJiffies {
   uint64_t steal = 0;
@@ -56,10 +55,6 @@ int64_t ThreadCpuMicros() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t MicrosSince(SteadyClock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t).count();
-}
-
 }  // namespace
 
 int RunHost(const HostOptions& o) {
@@ -70,20 +65,20 @@ int RunHost(const HostOptions& o) {
 
   LatencyHistogram late;
   uint64_t over_5ms = 0;
-  const auto start = SteadyClock::now();
-  const auto end = start + std::chrono::duration_cast<SteadyClock::duration>(
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(o.duration_s));
   const timespec nap{static_cast<time_t>(o.sleep_us / 1000000),
                      static_cast<long>(o.sleep_us % 1000000) * 1000};
-  while (SteadyClock::now() < end) {
-    const auto asleep = SteadyClock::now();
+  while (Clock::now() < end) {
+    const auto asleep = Clock::now();
     clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, nullptr);
-    const int64_t lateness = MicrosSince(asleep) - o.sleep_us;
+    const int64_t lateness = static_cast<int64_t>(MicrosBetween(asleep, Clock::now())) - o.sleep_us;
     late.Record(lateness > 0 ? static_cast<uint64_t>(lateness) : 0);
     if (lateness > 5000) ++over_5ms;
   }
 
-  const auto loop_start = SteadyClock::now();
+  const auto loop_start = Clock::now();
   const int64_t cpu_start = ThreadCpuMicros();
   uint64_t x = 0x9e3779b97f4a7c15ULL;
   for (int64_t i = 0; i < o.loop_steps; ++i) {
@@ -94,7 +89,7 @@ int RunHost(const HostOptions& o) {
   volatile uint64_t sink = x;  // the loop's result is used: it cannot be optimised away
   (void)sink;
   const int64_t loop_cpu_us = ThreadCpuMicros() - cpu_start;
-  const int64_t loop_wall_us = MicrosSince(loop_start);
+  const auto loop_wall_us = static_cast<int64_t>(MicrosBetween(loop_start, Clock::now()));
   const std::optional<CpuJiffies> after = ReadCpuJiffies();
 
   std::string steal = "NA";
@@ -115,7 +110,7 @@ int RunHost(const HostOptions& o) {
       "late_over_5ms={} loop_wall_ms={:.1f} loop_cpu_ms={:.1f} steal_pct={} secs={:.3f}\n",
       late.count(), late.Percentile(0.50), late.Percentile(0.99), late.Percentile(0.999),
       late.max(), over_5ms, loop_wall_us / 1000.0, loop_cpu_us / 1000.0, steal,
-      MicrosSince(start) / 1e6);
+      SecondsBetween(start, Clock::now()));
   std::fflush(stdout);
   return late.count() > 0 ? 0 : 1;
 }

@@ -182,6 +182,15 @@ void WriteRetentionJob(json::Writer& w, const broker::Broker::RetentionState& s)
   w.EndObject();
 }
 
+void WriteLongPolls(json::Writer& w, const broker::Broker::LongPollState& s) {
+  w.Key("longPolls");
+  w.BeginObject();
+  w.Field("parked", static_cast<int64_t>(s.parked));
+  w.Field("deliveredOnPush", s.delivered_on_push);
+  w.Field("claimsDeclined", s.claims_declined);
+  w.EndObject();
+}
+
 }  // namespace
 
 void HandleResourcesOverview(const CallPtr& call) {
@@ -237,6 +246,7 @@ void HandleStatus(const CallPtr& call) {
                                    w.Key("messagesPerSecond");
                                    WriteRates(w, totals, window);
                                    WriteRetentionJob(w, call->broker.retention_state());
+                                   WriteLongPolls(w, call->broker.long_poll_state());
                                    w.EndObject();
                                    call->Reply(200, w.Take());
                                  });

@@ -47,7 +47,10 @@ struct Broker::Waiter {
   std::optional<QueueFilter> filter;  // namespace/task pop
   bool wait = true;                   // namespace/task pop without wait: one pass
   bool counted = false;               // counted in parked_ (guarded by the broker's mu_)
-  bool finished = false;              // on ex only
+  // Each Park arms the timer for its generation; a push that takes the parked poll for a claim
+  // (Broker::ReserveForPush) moves it on, so the armed timer's handler does nothing (mu_).
+  uint64_t timer_gen = 0;
+  bool finished = false;  // on ex only
 };
 
 Broker::Broker(Store& store, BrokerOptions options)
@@ -65,6 +68,14 @@ Broker::~Broker() {
 size_t Broker::parked() const {
   std::lock_guard lock(mu_);
   return parked_;
+}
+
+Broker::LongPollState Broker::long_poll_state() const {
+  LongPollState s;
+  s.parked = parked();
+  s.delivered_on_push = delivered_on_push_.load();
+  s.claims_declined = claims_declined_.load();
+  return s;
 }
 
 std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_ptr<Waiter>& w,
@@ -316,7 +327,8 @@ void Broker::Notify(const Openings& openings) {
   for (const auto& [queue, partitions] : openings) Wake(queue, &partitions);
 }
 
-void Broker::Wake(const std::string& queue, const std::unordered_set<std::string>* partitions) {
+void Broker::Wake(const std::string& queue, const std::unordered_set<std::string>* partitions,
+                  const ServedGroups* served) {
   WakeRetention();
   std::vector<std::shared_ptr<Waiter>> woken;
   {
@@ -329,7 +341,10 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
         partition_woken_[PartitionSlot(queue, p, partition_woken_.size())] = wake_clock_;
       }
       for (auto& [group, k] : qw.known) {
-        for (const std::string& p : *partitions) k.open[p] = wake_clock_;
+        const std::unordered_set<std::string>* leased = ServedFor(served, group);
+        for (const std::string& p : *partitions) {
+          if (leased == nullptr || leased->count(p) == 0) k.open[p] = wake_clock_;
+        }
         whole = whole || k.open.size() > kMaxOpen;  // too many to follow: as if all changed
       }
     }
@@ -340,10 +355,17 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
     } else {
       // Oldest waiters first within each group; the rest stay parked. Partitions left over
       // go to attempts in flight.
+      // A partition a claim of this push leased (delivery on push) is spent for its group.
       std::unordered_map<std::string_view, size_t> taken;
+      if (served != nullptr) {
+        for (const auto& [group, leased] : *served) taken[group] = leased.size();
+      }
       std::vector<std::shared_ptr<Waiter>> rest;
-      auto fits = [partitions](const Waiter& w) {
-        return !w.req.partition || partitions->count(*w.req.partition) > 0;
+      auto fits = [partitions, served](const Waiter& w) {
+        if (!w.req.partition) return true;
+        if (partitions->count(*w.req.partition) == 0) return false;
+        const std::unordered_set<std::string>* leased = ServedFor(served, w.req.group);
+        return leased == nullptr || leased->count(*w.req.partition) == 0;
       };
       for (auto& w : qw.waiters) {
         size_t& n = taken[w->req.group];
@@ -446,20 +468,110 @@ void Broker::StorePush(Executor ex, std::vector<PushItem> items,
   std::vector<std::string> partitions;  // per item: its outcome names only the partition's id
   partitions.reserve(items.size());
   for (const PushItem& item : items) partitions.push_back(item.partition);
-  store_.Push(ex, std::move(items),
-              [this, partitions = std::move(partitions),
-               done = std::move(done)](Result<std::vector<PushOutcome>> r) {
-                if (r.ok()) {
-                  CountPushed(*r);
-                  Openings openings;
-                  for (size_t i = 0; i < r->size() && i < partitions.size(); ++i) {
-                    const PushOutcome& o = (*r)[i];
-                    if (o.status == PushStatus::kQueued) openings[o.queue].insert(partitions[i]);
-                  }
-                  Notify(openings);
-                }
-                done(std::move(r));
-              });
+  std::vector<Claim> claims;
+  if (store_.DeliversOnPush()) claims = ReserveForPush(items);
+  std::vector<PopRequest> requests;
+  requests.reserve(claims.size());
+  for (const Claim& c : claims) requests.push_back(c.req);
+  store_.PushClaiming(ex, std::move(items), std::move(requests),
+                      [this, partitions = std::move(partitions), claims = std::move(claims),
+                       done = std::move(done)](Result<Store::PushClaimed> r) mutable {
+                        std::vector<std::optional<PopResult>> claimed;
+                        if (r.ok()) claimed = std::move(r->claimed);
+                        claimed.resize(claims.size());
+                        Served served = Claimed(claims, claimed);
+                        if (!r.ok()) return done(r.status());
+                        if (!r->refused.ok()) return done(r->refused);
+                        CountPushed(r->outcomes);
+                        Openings openings;
+                        for (size_t i = 0; i < r->outcomes.size() && i < partitions.size(); ++i) {
+                          const PushOutcome& o = r->outcomes[i];
+                          if (o.status == PushStatus::kQueued)
+                            openings[o.queue].insert(partitions[i]);
+                        }
+                        for (const auto& [queue, opened] : openings) {
+                          auto it = served.find(queue);
+                          Wake(queue, &opened, it == served.end() ? nullptr : &it->second);
+                        }
+                        done(std::move(r->outcomes));
+                      });
+}
+
+std::vector<Broker::Claim> Broker::ReserveForPush(const std::vector<PushItem>& items) {
+  std::vector<Claim> claims;
+  std::lock_guard lock(mu_);
+  if (shutting_down_.load()) return claims;
+  for (const PushItem& item : items) {
+    if (item.delay_ms > 0) continue;  // not deliverable at its commit
+    auto q = by_queue_.find(item.queue);
+    if (q == by_queue_.end() || q->second.waiters.empty()) continue;
+    QueueWaiters& qw = q->second;
+    // Oldest parked poll first, one per consumer group and partition, each for one partition.
+    for (auto it = qw.waiters.begin(); it != qw.waiters.end();) {
+      const std::shared_ptr<Waiter>& w = *it;
+      const PopRequest& r = w->req;
+      const bool fits = !w->filter && w->queues.size() == 1 && !r.auto_ack &&
+                        (!r.partition || *r.partition == item.partition) &&
+                        !(w->gone && w->gone->load());
+      if (!fits || !qw.claims_out.insert(ClaimKey(r.group, item.partition)).second) {
+        ++it;
+        continue;
+      }
+      Claim c{w, r, item.partition};
+      if (!r.partition) {  // what a wake for this partition would have it pop (Choose)
+        c.req.prefer = {item.partition};
+        c.req.prefer_only = true;
+      }
+      // As a wake takes it out and its attempt begins (BeginAttempt), without the timer.
+      ++w->timer_gen;
+      if (w->counted) --parked_;
+      w->counted = false;
+      qw.active.push_back(w);
+      w->active = true;
+      w->retry_due = false;
+      w->attempt_clock = wake_clock_;
+      claims.push_back(std::move(c));
+      it = qw.waiters.erase(it);
+    }
+  }
+  // The armed timers' handlers now do nothing; let them go.
+  for (const Claim& c : claims) {
+    boost::asio::post(c.waiter->ex, [w = c.waiter] { w->timer.cancel(); });
+  }
+  return claims;
+}
+
+Broker::Served Broker::Claimed(const std::vector<Claim>& claims,
+                               std::vector<std::optional<PopResult>>& answers) {
+  Served served;
+  {
+    std::lock_guard lock(mu_);
+    for (const Claim& c : claims) {
+      by_queue_[c.req.queue].claims_out.erase(ClaimKey(c.req.group, c.partition));
+    }
+  }
+  for (size_t i = 0; i < claims.size(); ++i) {
+    const std::shared_ptr<Waiter>& w = claims[i].waiter;
+    std::optional<PopResult>& answer = answers[i];
+    if (answer && answer->kind == PopKind::kMessages) {
+      served[claims[i].req.queue][claims[i].req.group].insert(claims[i].partition);
+      delivered_on_push_.fetch_add(1);
+      Delivered(w, *answer);
+      boost::asio::post(w->ex,
+                        [this, w, r = std::move(*answer)]() mutable { Finish(w, std::move(r)); });
+    } else {
+      // Nothing claimed (the push failed, or its partition had nothing this poll could take):
+      // the poll looks as after a wake.
+      claims_declined_.fetch_add(1);
+      boost::asio::post(w->ex, [this, w] {
+        if (!shutting_down_.load()) return Attempt(w);
+        PopResult timed_out;
+        timed_out.kind = PopKind::kTimedOut;
+        Finish(w, std::move(timed_out));
+      });
+    }
+  }
+  return served;
 }
 
 void Broker::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo> done) {
@@ -697,6 +809,7 @@ void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
 void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake_at) {
   enum class Outcome { kParked, kRetryNow, kFull } outcome;
   std::vector<std::string> unwatched;
+  uint64_t gen = 0;  // the timer's generation, taken as it enters the lists (ReserveForPush)
   {
     std::lock_guard lock(mu_);
     bool again = w->retry_due;  // a wake came while the attempt was in flight
@@ -711,6 +824,7 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
       for (const std::string& q : w->queues) by_queue_[q].waiters.push_back(w);
       ++parked_;
       w->counted = true;
+      gen = ++w->timer_gen;
       outcome = Outcome::kParked;
     }
   }
@@ -723,9 +837,15 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
     return Rewake(*w, std::move(unwatched));
   }
   w->timer.expires_at(wake_at);
-  w->timer.async_wait([this, w](const boost::system::error_code&) {
+  w->timer.async_wait([this, w, gen](const boost::system::error_code&) {
     if (w->finished) return;
-    Unregister(w);  // no-op when a notification already took it out
+    {
+      std::lock_guard lock(mu_);
+      if (w->timer_gen != gen) return;         // a push took it for a claim (ReserveForPush)
+      RemoveFromLists(w, std::string_view());  // no-op when a notification already took it out
+      if (w->counted) --parked_;
+      w->counted = false;
+    }
     if (shutting_down_.load()) {
       PopResult timed_out;
       timed_out.kind = PopKind::kTimedOut;
@@ -736,13 +856,6 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
   });
   // After the poll is parked: it may be the one to look.
   Rewake(*w, std::move(unwatched));
-}
-
-void Broker::Unregister(const std::shared_ptr<Waiter>& w) {
-  std::lock_guard lock(mu_);
-  RemoveFromLists(w, std::string_view());
-  if (w->counted) --parked_;
-  w->counted = false;
 }
 
 bool Broker::RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except) {

@@ -144,6 +144,14 @@ class Broker {
   void Shutdown();
   bool shutting_down() const { return shutting_down_.load(); }
   size_t parked() const;
+  // This instance's long polls, for the status route: parked now, and since start the claims
+  // (delivery on push, ReserveForPush) that delivered and that did not.
+  struct LongPollState {
+    size_t parked = 0;
+    int64_t delivered_on_push = 0;
+    int64_t claims_declined = 0;
+  };
+  LongPollState long_poll_state() const;
 
  private:
   struct Waiter;
@@ -158,7 +166,6 @@ class Broker {
   bool RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except);
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
-  void Unregister(const std::shared_ptr<Waiter>& w);
   // Wakes every parked poll of the queue.
   void Notify(const std::string& queue);
   // Partitions of each queue that may have become deliverable (new messages, a released lease).
@@ -167,7 +174,35 @@ class Broker {
   // first), skipping polls of another named partition: only one consumer of a group can take a
   // partition, so waking every consumer for it costs a pop and a park each for nothing.
   void Notify(const Openings& openings);
-  void Wake(const std::string& queue, const std::unordered_set<std::string>* partitions);
+  // `served`: per consumer group, partitions this wake opened that a claim of the push already
+  // leased (delivery on push): not opened again for that group, and no poll of it woken for them.
+  using ServedGroups = std::unordered_map<std::string, std::unordered_set<std::string>>;
+  void Wake(const std::string& queue, const std::unordered_set<std::string>* partitions,
+            const ServedGroups* served = nullptr);
+  static const std::unordered_set<std::string>* ServedFor(const ServedGroups* served,
+                                                          const std::string& group) {
+    if (served == nullptr) return nullptr;
+    auto it = served->find(group);
+    return it == served->end() ? nullptr : &it->second;
+  }
+  // Delivery on push (Store::DeliversOnPush): a push takes, per partition it appends to and
+  // consumer group, the oldest parked poll that could take its messages (one queue, no autoAck,
+  // that partition or any), as a wake would, and has the store run that poll's pop in the
+  // push's transaction. The poll is then an attempt in flight (wakes meanwhile mark it); its
+  // timer's handler does nothing (Waiter::timer_gen). Claimed: a claim that delivered finishes
+  // its poll (and its partition is no wake's news for its group: Served); any other looks again
+  // as after a wake.
+  struct Claim {
+    std::shared_ptr<Waiter> waiter;
+    PopRequest req;         // the pop the push runs for it
+    std::string partition;  // the partition it is for
+  };
+  using Served = std::unordered_map<std::string, ServedGroups>;  // by queue
+  std::vector<Claim> ReserveForPush(const std::vector<PushItem>& items);
+  Served Claimed(const std::vector<Claim>& claims, std::vector<std::optional<PopResult>>& answers);
+  static std::string ClaimKey(const std::string& group, const std::string& partition) {
+    return group + '\n' + partition;
+  }
   // An ack that frees a partition with nothing left in it (AckOutcome::more_waiting false) wakes
   // no poll, unless the partition was woken for while the ack was in flight: the store read the
   // partition before that push committed, and the polls it woke may have found the lease still
@@ -301,6 +336,8 @@ class Broker {
     std::vector<std::shared_ptr<Waiter>> active;   // attempts in flight
     std::unordered_map<std::string, Known> known;  // per consumer group
     std::unordered_map<std::string, Hints> hints;  // per consumer group
+    // Claims out (Broker::ReserveForPush), by ClaimKey: one per group and partition at a time.
+    std::unordered_set<std::string> claims_out;
     // Wake clock of the last wake naming no partition, or configure: no baseline taken before
     // it stands, and an ack in flight across it wakes a poll.
     uint64_t whole_woken_at = 0;
@@ -323,6 +360,8 @@ class Broker {
   uint64_t wake_clock_ = 0;                                 // guarded by mu_
   std::array<uint64_t, 4096> partition_woken_{};            // guarded by mu_
   size_t parked_ = 0;                                       // guarded by mu_
+  std::atomic<int64_t> delivered_on_push_{0};
+  std::atomic<int64_t> claims_declined_{0};
 };
 
 }  // namespace ordo::broker

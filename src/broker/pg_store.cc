@@ -151,6 +151,38 @@ std::string LazyArg(const PreparedStatement& st, const StoreOptions& options) {
   return CommitsLazily(st, options) ? "true" : "false";
 }
 
+// kPop's parameters for `req`; `lazy` is its last argument (LazyArg).
+Params PopParams(const PopRequest& req, const std::optional<std::string>& lease_id, Micros now,
+                 std::string lazy) {
+  int kind = 0;
+  switch (req.subscription.kind) {
+    case SubscriptionStart::Kind::kAll:
+      kind = 0;
+      break;
+    case SubscriptionStart::Kind::kNew:
+      kind = 1;
+      break;
+    case SubscriptionStart::Kind::kTimestamp:
+      kind = 2;
+      break;
+  }
+  std::optional<std::string> prefer;
+  if (!req.prefer.empty()) prefer = TextArray(req.prefer);
+  return {req.queue,
+          req.partition,
+          req.group,
+          std::to_string(req.batch),
+          std::to_string(req.max_partitions),
+          std::string(req.auto_ack ? "true" : "false"),
+          std::to_string(kind),
+          std::to_string(req.subscription.from),
+          lease_id,
+          std::to_string(now),
+          std::move(prefer),
+          std::string(req.prefer_only ? "true" : "false"),
+          std::move(lazy)};
+}
+
 // The parallel arrays of ordo.push's items (kPush $1..$6, also kTransact's). Add gives the item
 // its message id (NewMessageId).
 struct PushArrays {
@@ -263,10 +295,70 @@ struct PgStore::Loop {
     return TextArray(it->second);
   }
 
+  // A pop's answer (kPop's rows); a lease taken is remembered for its ack.
+  Result<PopResult> DecodePop(const std::string& queue, const std::optional<std::string>& lease_id,
+                              const Rows& r) {
+    if (r.size() == 0) return Status::Internal("pop returned no row");
+    PopResult out;
+    int kind = static_cast<int>(r.Int(0, 0));
+    out.window_buffer_active = r.Bool(0, 2);
+    if (!r.IsNull(0, 3)) out.partition_id = r.Str(0, 3);
+    if (!r.IsNull(0, 4)) out.partition = r.Str(0, 4);
+    switch (kind) {
+      case 0:
+        out.kind = PopKind::kMessages;
+        break;
+      case 1:
+        out.kind = PopKind::kNoPartition;
+        return out;
+      case 2:
+        out.kind = PopKind::kPartitionNotFound;
+        return out;
+      case 3:
+        out.kind = PopKind::kLeaseHeld;
+        return out;
+      default:
+        out.kind = PopKind::kEmpty;
+        return out;
+    }
+    out.lease_expires_at = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
+    if (lease_id) out.lease_id = *lease_id;
+    std::unordered_set<std::string_view> partitions;
+    out.messages.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) {
+      if (r.Int(i, 0) == kMoreEligibleRow) {  // after the messages
+        if (out.more_eligible.size() < kMaxMoreEligible) out.more_eligible.push_back(r.Str(i, 4));
+        continue;
+      }
+      Message m;
+      m.queue = queue;
+      m.partition_id = r.Str(i, 3);
+      m.partition = r.Str(i, 4);
+      m.seq = r.Int(i, 5);
+      m.id = r.Str(i, 6);
+      m.transaction_id = r.Str(i, 7);
+      m.trace_id = r.OptStr(i, 8);
+      m.payload = r.Str(i, 9);
+      m.created_at = r.Int(i, 10);
+      m.retry_count = r.Int(i, 11);
+      partitions.insert(r.Text(i, 3));
+      out.messages.push_back(std::move(m));
+    }
+    out.partitions_claimed = static_cast<int64_t>(partitions.size());
+    if (lease_id && out.lease_expires_at > 0) {
+      RememberLease(*lease_id, std::vector<std::string>(partitions.begin(), partitions.end()));
+    }
+    return out;
+  }
+
   struct PushCall {
     Executor ex;
     std::vector<PushItem> items;
-    Completion<std::vector<PushOutcome>> done;
+    Completion<Store::PushClaimed> done;
+    // Pops of parked long polls to run in the push's transaction (Store::PushClaiming), and
+    // their answers.
+    std::vector<PopRequest> claims;
+    std::vector<std::optional<PopResult>> claimed;
   };
   struct AckCall {
     Executor ex;
@@ -532,7 +624,7 @@ struct PgStore::Loop {
     auto sent_at = std::chrono::steady_clock::now();
     push_sent_at.push_back(sent_at);
     const PreparedStatement& statement = lone ? sql::kPushOne : sql::kPush;
-    Exec(statement, std::move(args), [this, group, sent_at](Result<ResultPtr> r) {
+    auto answer = [this, group, sent_at](Result<ResultPtr> r) {
       push_sent_at.erase(std::find(push_sent_at.begin(), push_sent_at.end(), sent_at));
       if (r.ok()) {
         auto took = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -541,7 +633,9 @@ struct PgStore::Loop {
       }
       if (!push_queue.empty()) FlushPushes();
       if (!r.ok()) {
-        for (PushCall& call : *group) Finish(call.ex, std::move(call.done), {r.status()});
+        for (PushCall& call : *group) {
+          Finish<Store::PushClaimed>(call.ex, std::move(call.done), r.status());
+        }
         return;
       }
       Rows rows(r->get());
@@ -551,7 +645,10 @@ struct PgStore::Loop {
         // maxSize refused the call whole: nothing of it was stored.
         if (Status full = QueueFullStatus(rows, row, call.items); !full.ok()) {
           row += static_cast<int>(call.items.size());
-          Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), full);
+          Store::PushClaimed refused;
+          refused.claimed = std::move(call.claimed);
+          refused.refused = std::move(full);
+          Finish<Store::PushClaimed>(call.ex, std::move(call.done), std::move(refused));
           continue;
         }
         std::vector<PushOutcome> out;
@@ -573,10 +670,93 @@ struct PgStore::Loop {
           o.trace_id = std::move(item.trace_id);
           out.push_back(std::move(o));
         }
-        Finish<std::vector<PushOutcome>>(call.ex, std::move(call.done), std::move(out));
+        Finish<Store::PushClaimed>(
+            call.ex, std::move(call.done),
+            Store::PushClaimed{std::move(out), std::move(call.claimed), Status::Ok()});
       }
       Announce(woken);
-    });
+    };
+    SendClaiming(statement, std::move(args), std::move(answer), group);
+  }
+
+  // Delivery on push: the claims of the group's calls (at most kMaxClaimsPerPush; the rest get
+  // no answer) go in the push's transaction, after it, on its connection; `answer` gets the
+  // push's result once the claims have theirs. A claim that fails rolls the push back with it:
+  // the push is then sent again alone (ExecWithState), and a push that fails takes the claims
+  // with it. Without claims: Exec.
+  static constexpr size_t kMaxClaimsPerPush = db::pg::Pipeline::kMaxShared - 1;
+  void SendClaiming(const PreparedStatement& push, std::shared_ptr<const Params> args,
+                    std::function<void(Result<ResultPtr>)> answer,
+                    const std::shared_ptr<std::vector<PushCall>>& group) {
+    struct Ref {
+      PushCall* call;
+      size_t index;
+    };
+    std::vector<Ref> refs;
+    for (PushCall& call : *group) {
+      call.claimed.resize(call.claims.size());
+      for (size_t i = 0; i < call.claims.size() && refs.size() < kMaxClaimsPerPush; ++i) {
+        refs.push_back({&call, i});
+      }
+    }
+    Slot* slot = nullptr;
+    for (Slot& s : slots) {
+      if (s.listen || !s.pipeline || !s.pipeline->ready()) continue;
+      if (slot == nullptr || s.pipeline->in_flight() < slot->pipeline->in_flight()) slot = &s;
+    }
+    if (refs.empty() || slot == nullptr) return Exec(push, std::move(args), std::move(answer));
+    // The push's answer waits for the claims' (the group keeps the calls alive).
+    struct Pending {
+      size_t left;
+      Result<ResultPtr> push = Status::Internal("no answer");
+      std::function<void(Result<ResultPtr>)> answer;
+    };
+    auto pending = std::make_shared<Pending>(Pending{refs.size() + 1, Status::Internal(""), {}});
+    pending->answer = std::move(answer);
+    auto one_done = [pending] {
+      if (--pending->left == 0) pending->answer(std::move(pending->push));
+    };
+    auto push_done = [this, &push, args, pending, one_done](Result<ResultPtr> r,
+                                                            const std::string& state) {
+      if (!r.ok() && Retryable(state)) {
+        // Rolled back (with a failed claim, or a deadlock): again, alone.
+        asio::post(io, [this, &push, args, pending, one_done] {
+          ExecWithState(
+              push, args,
+              [pending, one_done](Result<ResultPtr> again, const std::string&) {
+                pending->push = std::move(again);
+                one_done();
+              },
+              1);
+        });
+        return;
+      }
+      pending->push = std::move(r);
+      one_done();
+    };
+    if (!slot->pipeline->Send(push.name, *args, push_done, false, false, /*leave_open=*/true)) {
+      return Exec(push, std::move(args), std::move(pending->answer));
+    }
+    slot->last_send = std::chrono::steady_clock::now();
+    const Micros now = clock();
+    for (const Ref& ref : refs) {
+      const PopRequest& req = ref.call->claims[ref.index];
+      std::optional<std::string> lease_id = NewUuidV4();
+      // In the push's durable transaction: the claim's lease commits with the push.
+      Params params = PopParams(req, lease_id, now, "false");
+      auto claim_done = [this, ref, queue = req.queue, lease_id, one_done](Result<ResultPtr> r,
+                                                                           const std::string&) {
+        if (r.ok()) {
+          Result<PopResult> got = DecodePop(queue, lease_id, Rows(r->get()));
+          if (got.ok()) ref.call->claimed[ref.index] = std::move(*got);
+        }
+        one_done();
+      };
+      if (!slot->pipeline->Send(sql::kPop.name, params, claim_done, /*shareable=*/true)) {
+        one_done();
+      }
+    }
+    slot->pipeline->SealOpen();
   }
 
   // ---- admission and retention ----
@@ -930,16 +1110,27 @@ void PgStore::Configure(Executor ex, ConfigureRequest req, Completion<QueueInfo>
 
 void PgStore::Push(Executor ex, std::vector<PushItem> items,
                    Completion<std::vector<PushOutcome>> done) {
-  ORDO_PG_ADMIT(std::vector<PushOutcome>);
+  PushClaiming(std::move(ex), std::move(items), {},
+               [done = std::move(done)](Result<PushClaimed> r) {
+                 if (!r.ok()) return done(r.status());
+                 if (!r->refused.ok()) return done(r->refused);
+                 done(std::move(r->outcomes));
+               });
+}
+
+void PgStore::PushClaiming(Executor ex, std::vector<PushItem> items, std::vector<PopRequest> claims,
+                           Completion<PushClaimed> done) {
+  ORDO_PG_ADMIT(PushClaimed);
   Loop* e = engine_.get();
-  asio::post(e->io,
-             [e, ex = std::move(ex), items = std::move(items), done = std::move(done)]() mutable {
-               e->push_queue.push_back({std::move(ex), std::move(items), std::move(done)});
-               if (!e->push_flush_posted) {
-                 e->push_flush_posted = true;
-                 asio::post(e->io, [e] { e->FlushPushes(); });
-               }
-             });
+  asio::post(e->io, [e, ex = std::move(ex), items = std::move(items), done = std::move(done),
+                     claims = std::move(claims)]() mutable {
+    e->push_queue.push_back(
+        {std::move(ex), std::move(items), std::move(done), std::move(claims), {}});
+    if (!e->push_flush_posted) {
+      e->push_flush_posted = true;
+      asio::post(e->io, [e] { e->FlushPushes(); });
+    }
+  });
 }
 
 void PgStore::Ack(Executor ex, std::vector<AckItem> items,
@@ -958,95 +1149,16 @@ void PgStore::Ack(Executor ex, std::vector<AckItem> items,
 
 void PgStore::Pop(Executor ex, PopRequest req, Completion<PopResult> done) {
   ORDO_PG_ADMIT(PopResult);
-  int kind = 0;
-  switch (req.subscription.kind) {
-    case SubscriptionStart::Kind::kAll:
-      kind = 0;
-      break;
-    case SubscriptionStart::Kind::kNew:
-      kind = 1;
-      break;
-    case SubscriptionStart::Kind::kTimestamp:
-      kind = 2;
-      break;
-  }
   std::optional<std::string> lease_id;
   if (!req.auto_ack) lease_id = NewUuidV4();
-  std::optional<std::string> prefer;
-  if (!req.prefer.empty()) prefer = TextArray(req.prefer);
   const PreparedStatement& statement = req.auto_ack ? sql::kPopAutoAck : sql::kPop;
-  Params args = {req.queue,
-                 req.partition,
-                 req.group,
-                 std::to_string(req.batch),
-                 std::to_string(req.max_partitions),
-                 std::string(req.auto_ack ? "true" : "false"),
-                 std::to_string(kind),
-                 std::to_string(req.subscription.from),
-                 lease_id,
-                 std::to_string(options_.clock()),
-                 std::move(prefer),
-                 std::string(req.prefer_only ? "true" : "false"),
-                 LazyArg(statement, options_)};
+  Params args = PopParams(req, lease_id, options_.clock(), LazyArg(statement, options_));
   Loop* e = engine_.get();
   asio::post(e->io, [e, args = std::move(args), ex = std::move(ex), done = std::move(done),
                      queue = req.queue, lease_id = std::move(lease_id), st = &statement]() mutable {
-    e->Single<PopResult>(*st, std::move(args), std::move(ex), std::move(done),
-                         [e, queue, lease_id](const Rows& r) -> Result<PopResult> {
-                           if (r.size() == 0) return Status::Internal("pop returned no row");
-                           PopResult out;
-                           int kind = static_cast<int>(r.Int(0, 0));
-                           out.window_buffer_active = r.Bool(0, 2);
-                           if (!r.IsNull(0, 3)) out.partition_id = r.Str(0, 3);
-                           if (!r.IsNull(0, 4)) out.partition = r.Str(0, 4);
-                           switch (kind) {
-                             case 0:
-                               out.kind = PopKind::kMessages;
-                               break;
-                             case 1:
-                               out.kind = PopKind::kNoPartition;
-                               return out;
-                             case 2:
-                               out.kind = PopKind::kPartitionNotFound;
-                               return out;
-                             case 3:
-                               out.kind = PopKind::kLeaseHeld;
-                               return out;
-                             default:
-                               out.kind = PopKind::kEmpty;
-                               return out;
-                           }
-                           out.lease_expires_at = r.IsNull(0, 1) ? 0 : r.Int(0, 1);
-                           if (lease_id) out.lease_id = *lease_id;
-                           std::unordered_set<std::string_view> partitions;
-                           out.messages.reserve(static_cast<size_t>(r.size()));
-                           for (int i = 0; i < r.size(); ++i) {
-                             if (r.Int(i, 0) == kMoreEligibleRow) {  // after the messages
-                               if (out.more_eligible.size() < kMaxMoreEligible)
-                                 out.more_eligible.push_back(r.Str(i, 4));
-                               continue;
-                             }
-                             Message m;
-                             m.queue = queue;
-                             m.partition_id = r.Str(i, 3);
-                             m.partition = r.Str(i, 4);
-                             m.seq = r.Int(i, 5);
-                             m.id = r.Str(i, 6);
-                             m.transaction_id = r.Str(i, 7);
-                             m.trace_id = r.OptStr(i, 8);
-                             m.payload = r.Str(i, 9);
-                             m.created_at = r.Int(i, 10);
-                             m.retry_count = r.Int(i, 11);
-                             partitions.insert(r.Text(i, 3));
-                             out.messages.push_back(std::move(m));
-                           }
-                           out.partitions_claimed = static_cast<int64_t>(partitions.size());
-                           if (lease_id && out.lease_expires_at > 0) {
-                             e->RememberLease(*lease_id, std::vector<std::string>(
-                                                             partitions.begin(), partitions.end()));
-                           }
-                           return out;
-                         });
+    e->Single<PopResult>(
+        *st, std::move(args), std::move(ex), std::move(done),
+        [e, queue, lease_id](const Rows& r) { return e->DecodePop(queue, lease_id, r); });
   });
 }
 

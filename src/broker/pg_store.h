@@ -42,6 +42,9 @@ class PgStore final : public Store {
   void Push(Executor ex, std::vector<PushItem> items,
             Completion<std::vector<PushOutcome>> done) override;
   void Pop(Executor ex, PopRequest req, Completion<PopResult> done) override;
+  bool DeliversOnPush() const override { return true; }
+  void PushClaiming(Executor ex, std::vector<PushItem> items, std::vector<PopRequest> claims,
+                    Completion<PushClaimed> done) override;
   void Ack(Executor ex, std::vector<AckItem> items,
            Completion<std::vector<AckOutcome>> done) override;
   void ExtendLease(Executor ex, std::string lease_id, int64_t seconds,

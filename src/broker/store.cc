@@ -7,6 +7,18 @@
 
 namespace ordo::broker {
 
+void Store::PushClaiming(Executor ex, std::vector<PushItem> items, std::vector<PopRequest> claims,
+                         Completion<PushClaimed> done) {
+  Push(std::move(ex), std::move(items),
+       [n = claims.size(), done = std::move(done)](Result<std::vector<PushOutcome>> r) {
+         if (!r.ok()) return done(r.status());
+         PushClaimed out;
+         out.outcomes = std::move(*r);
+         out.claimed.resize(n);
+         done(std::move(out));
+       });
+}
+
 Result<std::unique_ptr<Store>> MakeStore(const std::string& db_url, StoreOptions options) {
   constexpr std::string_view kSqlite = "sqlite:";
   if (db_url.starts_with(kSqlite)) {

@@ -107,6 +107,24 @@ class Store {
   virtual void Push(Executor ex, std::vector<PushItem> items,
                     Completion<std::vector<PushOutcome>> done) = 0;
   virtual void Pop(Executor ex, PopRequest req, Completion<PopResult> done) = 0;
+
+  // Delivery on push: a push that also runs `claims`, pops of parked long polls for the
+  // partitions it appends to, in its own transaction after it, so that what it queued goes out
+  // with its commit instead of after a wake and a pop of their own. `claimed` has one entry per
+  // claim: its answer, or nothing when the claim did not run or failed (the poll then looks
+  // again as after a wake). A claim never fails the push: a push rolled back by a failed claim
+  // is sent again alone. Engines without it (DeliversOnPush false) run none.
+  struct PushClaimed {
+    std::vector<PushOutcome> outcomes;
+    std::vector<std::optional<PopResult>> claimed;
+    // Not ok: the push was refused whole (maxSize) and `outcomes` is empty; the claims ran all
+    // the same (they may have taken messages that were already waiting).
+    Status refused;
+  };
+  virtual bool DeliversOnPush() const { return false; }
+  virtual void PushClaiming(Executor ex, std::vector<PushItem> items,
+                            std::vector<PopRequest> claims, Completion<PushClaimed> done);
+
   // One outcome per item, in item order; items fail one by one, never the whole call.
   virtual void Ack(Executor ex, std::vector<AckItem> items,
                    Completion<std::vector<AckOutcome>> done) = 0;

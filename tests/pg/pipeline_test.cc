@@ -108,7 +108,7 @@ class PipelineTest : public PgTest {
 
   std::shared_ptr<Answer> Send(const char* statement,
                                std::vector<std::optional<std::string>> params,
-                               bool shareable = false, bool lazy = false) {
+                               bool shareable = false, bool lazy = false, bool leave_open = false) {
     auto answer = std::make_shared<Answer>();
     bool sent = pipeline_->Send(
         statement, params,
@@ -119,7 +119,7 @@ class PipelineTest : public PgTest {
           answer->at = SteadyClock::now();
           answer->done = true;
         },
-        shareable, lazy);
+        shareable, lazy, leave_open);
     if (!sent) {
       ADD_FAILURE() << "Send(" << statement << ") refused: the pipeline is not ready or full";
       answer->done = true;
@@ -247,6 +247,34 @@ TEST_F(PipelineTest, AFailureInASharedTransactionRollsBackTheOthersWhichSaySo) {
   auto later = Send("xid", {}, true);
   ASSERT_TRUE(RunUntil([&] { return later->done; }, 10s));
   EXPECT_TRUE(later->result.ok()) << later->Describe();
+}
+
+// A push and the claims that deliver what it appends (PgStore): a non-shareable Send left open
+// takes the shareable Sends after it into its transaction, even on an idle connection, until
+// SealOpen; a failing one rolls the first back, which says so (and is then sent again alone).
+TEST_F(PipelineTest, ASendLeftOpenSharesItsTransactionWithTheShareableSendsAfterIt) {
+  ASSERT_TRUE(Connect());
+  auto push = Send("xid", {}, /*shareable=*/false, /*lazy=*/false, /*leave_open=*/true);
+  auto claim1 = Send("xid", {}, true);
+  auto claim2 = Send("xid", {}, true);
+  ASSERT_TRUE(pipeline_->SealOpen());
+  auto next = Send("xid", {}, true);
+  ASSERT_TRUE(
+      RunUntil([&] { return push->done && claim1->done && claim2->done && next->done; }, 10s));
+  for (const auto& x : {push, claim1, claim2, next}) ASSERT_TRUE(x->result.ok()) << x->Describe();
+  EXPECT_EQ(push->Value(), claim1->Value());
+  EXPECT_EQ(push->Value(), claim2->Value());
+  EXPECT_NE(push->Value(), next->Value()) << "a Send after SealOpen joined the sealed transaction";
+
+  auto rolled = Send("xid", {}, false, false, /*leave_open=*/true);
+  auto failing = Send("bad_shared", {}, true);
+  ASSERT_TRUE(pipeline_->SealOpen());
+  ASSERT_TRUE(RunUntil([&] { return rolled->done && failing->done; }, 10s));
+  ASSERT_FALSE(failing->result.ok());
+  ASSERT_FALSE(rolled->result.ok()) << "committed although its claim failed";
+  EXPECT_EQ(rolled->sqlstate, db::pg::kRolledBackWithOthers) << rolled->Describe();
+  EXPECT_FALSE(lost_.has_value());
+  EXPECT_EQ(pipeline_->in_flight(), 0u);
 }
 
 // "off 1234" -> "off".

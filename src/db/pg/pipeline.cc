@@ -144,10 +144,10 @@ void Pipeline::BecomeReady() {
 }
 
 bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-                    SendDone done, bool shareable, bool lazy_commit) {
+                    SendDone done, bool shareable, bool lazy_commit, bool leave_open) {
   if (state_ != State::kReady) return false;
   InFlight* open = !in_flight_.empty() && in_flight_.back().open ? &in_flight_.back() : nullptr;
-  bool join = shareable && open != nullptr && open->lazy == lazy_commit &&
+  bool join = shareable && !leave_open && open != nullptr && open->lazy == lazy_commit &&
               open->statements.size() < kMaxShared;
   if (statements_in_flight_ + 1 > options_.max_in_flight) return false;
   // A statement that may not join goes after the open transaction's Sync.
@@ -163,7 +163,7 @@ bool Pipeline::Send(const char* statement, const std::vector<std::optional<std::
   if (!join) {
     // Alone, or the first of a shared transaction when earlier work is still out: its Sync waits
     // for that work to complete (CompleteFront), so later shareable statements can join.
-    bool open_now = shareable && !in_flight_.empty();
+    bool open_now = leave_open || (shareable && !in_flight_.empty());
     if (!open_now && PQpipelineSync(conn_) != 1) return SendFailed();
     in_flight_.emplace_back();
     in_flight_.back().open = open_now;
@@ -183,6 +183,11 @@ bool Pipeline::SendFailed() {
   Status why = Status::Unavailable(fmt::format("PostgreSQL send: {}", ConnError(conn_)));
   boost::asio::post(ex_, [self = shared_from_this(), why] { self->Fail(why); });
   return false;
+}
+
+bool Pipeline::SealOpen() {
+  if (state_ != State::kReady || in_flight_.empty()) return state_ == State::kReady;
+  return Seal(in_flight_.back());
 }
 
 // Ends an open transaction: its Sync goes on the wire. false when the connection broke.

@@ -101,8 +101,16 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   // a server crash is harmless may do this. Nothing of a lazy commit is lost unless the server
   // crashes before its WAL writer flushed it (within 3 x wal_writer_delay), and then only if no
   // later durable commit flushed past it.
+  // `leave_open`: the statement starts a transaction of its own (it joins none), left open for
+  // the shareable Sends of the same kind that follow it until SealOpen(): how a push carries
+  // the pops that deliver what it appends (PgStore, "delivery on push"). The caller seals it
+  // before returning to the event loop, so no other caller's statement can join.
   bool Send(const char* statement, const std::vector<std::optional<std::string>>& params,
-            SendDone done, bool shareable = false, bool lazy_commit = false);
+            SendDone done, bool shareable = false, bool lazy_commit = false,
+            bool leave_open = false);
+  // Ends the open transaction at the tail, if any: its Sync goes out now. false when the
+  // connection broke.
+  bool SealOpen();
 
   // Statements in one shared transaction at most.
   static constexpr size_t kMaxShared = 16;

@@ -502,12 +502,14 @@ std::vector<Broker::Claim> Broker::ReserveForPush(const std::vector<PushItem>& i
   std::lock_guard lock(mu_);
   if (shutting_down_.load()) return claims;
   for (const PushItem& item : items) {
+    if (claims.size() == Store::kMaxClaimsPerPush) break;
     if (item.delay_ms > 0) continue;  // not deliverable at its commit
     auto q = by_queue_.find(item.queue);
     if (q == by_queue_.end() || q->second.waiters.empty()) continue;
     QueueWaiters& qw = q->second;
     // Oldest parked poll first, one per consumer group and partition, each for one partition.
-    for (auto it = qw.waiters.begin(); it != qw.waiters.end();) {
+    for (auto it = qw.waiters.begin();
+         it != qw.waiters.end() && claims.size() < Store::kMaxClaimsPerPush;) {
       const std::shared_ptr<Waiter>& w = *it;
       const PopRequest& r = w->req;
       const bool fits = !w->filter && w->queues.size() == 1 && !r.auto_ack &&
@@ -646,7 +648,7 @@ void Broker::PopOnce(Executor ex, PopRequest req, Completion<PopResult> done, bo
       Hints& h = by_queue_[req.queue].hints[req.group];
       const auto now = SteadyClock::now();
       if (h.choosing && now - h.choosing_since >= kTakenFor) h.choosing = false;  // unanswered
-      if (h.choosing && may_wait && h.WorthWaitingFor() &&
+      if (h.choosing && may_wait && h.WorthWaitingFor(options_.choice_wait) &&
           h.waiting.size() < kMaxWaitingForChoice) {
         h.waiting.push_back([this, ex, req, done] {
           boost::asio::post(ex, [this, ex, req, done] { PopOnce(ex, req, done, false); });

@@ -27,6 +27,10 @@
 
 namespace ordo::broker {
 
+// Whether a wait=false wildcard pop that finds no hint waits for the choice among all partitions
+// that another pop has out (Broker::Hints): where it pays (kAuto), always, or never.
+enum class ChoiceWait { kAuto, kAlways, kNever };
+
 struct BrokerOptions {
   // A parked long poll sleeps until a push or released lease on its queue wakes it, or until the
   // next time-based event the store reports (Store::NextTimedEvent: lease expiry, back-off end,
@@ -38,6 +42,7 @@ struct BrokerOptions {
   // offered to the next wildcard pops of its queue and group (Broker::Hints); zero: never, every
   // wildcard pop chooses among all partitions.
   std::chrono::milliseconds pop_hints_for{250};
+  ChoiceWait choice_wait = ChoiceWait::kAuto;
   Clock clock = SystemClock();
   size_t max_waiters = 10000;  // parked long polls; past it a long poll is answered 503
   // Key for queues with encryptionEnabled (ORDO_ENCRYPTION_KEY); without one, pushes to such
@@ -186,12 +191,12 @@ class Broker {
     return it == served->end() ? nullptr : &it->second;
   }
   // Delivery on push (Store::DeliversOnPush): a push takes, per partition it appends to and
-  // consumer group, the oldest parked poll that could take its messages (one queue, no autoAck,
-  // that partition or any), as a wake would, and has the store run that poll's pop in the
-  // push's transaction. The poll is then an attempt in flight (wakes meanwhile mark it); its
-  // timer's handler does nothing (Waiter::timer_gen). Claimed: a claim that delivered finishes
-  // its poll (and its partition is no wake's news for its group: Served); any other looks again
-  // as after a wake.
+  // consumer group (at most Store::kMaxClaimsPerPush in all), the oldest parked poll that could
+  // take its messages (one queue, no autoAck, that partition or any), as a wake would, and has
+  // the store run that poll's pop in the push's transaction. The poll is then an attempt in flight
+  // (wakes meanwhile mark it); its timer's handler does nothing (Waiter::timer_gen). Claimed: a
+  // claim that delivered finishes its poll (and its partition is no wake's news for its group:
+  // Served); any other looks again as after a wake.
   struct Claim {
     std::shared_ptr<Waiter> waiter;
     PopRequest req;         // the pop the push runs for it
@@ -307,9 +312,10 @@ class Broker {
     double choice_us = 0;  // moving averages of the round trips
     double hinted_us = 0;
     std::vector<std::function<void()>> waiting;  // at most kMaxWaitingForChoice
-    bool WorthWaitingFor() const {
-      return last_list >= kMinListToWaitFor && hinted_us > 0 &&
-             choice_us >= kChoiceCostsMore * hinted_us;
+    bool WorthWaitingFor(ChoiceWait rule) const {
+      if (rule == ChoiceWait::kNever || last_list < kMinListToWaitFor) return false;
+      return rule == ChoiceWait::kAlways ||
+             (hinted_us > 0 && choice_us >= kChoiceCostsMore * hinted_us);
     }
   };
   static constexpr size_t kMinListToWaitFor = 8;

@@ -679,12 +679,14 @@ struct PgStore::Loop {
     SendClaiming(statement, std::move(args), std::move(answer), group);
   }
 
-  // Delivery on push: the claims of the group's calls (at most kMaxClaimsPerPush; the rest get
-  // no answer) go in the push's transaction, after it, on its connection; `answer` gets the
-  // push's result once the claims have theirs. A claim that fails rolls the push back with it:
+  // Delivery on push: the claims of the group's calls (at most kMaxClaimsPerPush in all; the
+  // rest get no answer) go in the push's transaction, after it, on its connection; `answer` gets
+  // the push's result once the claims have theirs. A claim that fails rolls the push back with it:
   // the push is then sent again alone (ExecWithState), and a push that fails takes the claims
   // with it. Without claims: Exec.
-  static constexpr size_t kMaxClaimsPerPush = db::pg::Pipeline::kMaxShared - 1;
+  // With the push, one shared transaction of the pipeline at most.
+  static_assert(Store::kMaxClaimsPerPush + 1 <= db::pg::Pipeline::kMaxShared);
+  static constexpr size_t kMaxClaimsPerPush = Store::kMaxClaimsPerPush;
   void SendClaiming(const PreparedStatement& push, std::shared_ptr<const Params> args,
                     std::function<void(Result<ResultPtr>)> answer,
                     const std::shared_ptr<std::vector<PushCall>>& group) {

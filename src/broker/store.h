@@ -121,6 +121,8 @@ class Store {
     // the same (they may have taken messages that were already waiting).
     Status refused;
   };
+  // Claims run per call at most; the rest get no answer.
+  static constexpr size_t kMaxClaimsPerPush = 15;
   virtual bool DeliversOnPush() const { return false; }
   virtual void PushClaiming(Executor ex, std::vector<PushItem> items,
                             std::vector<PopRequest> claims, Completion<PushClaimed> done);

@@ -25,6 +25,7 @@ struct ServeConfig {
   int64_t max_waiters = 10000;
   int64_t long_poll_recheck_ms = 0;
   int64_t pop_hints_ms = 250;
+  std::string pop_choice_wait = "auto";
   int64_t stats_flush_interval_ms = 5000;
   int64_t stats_retention_days = 30;
   int64_t retention_interval_s = 30;

@@ -162,6 +162,35 @@ TEST_F(BrokerStatusTest, CountersReflectPushesPopsAndAcksAfterAFlush) {
   EXPECT_GE(t.Int("/totals/dlq").value_or(0), 1) << total.body;
 }
 
+// longPolls: this instance's parked polls, and what pushes delivered to them in their own
+// transaction (PostgreSQL's delivery on push; the SQLite engine wakes them instead).
+TEST_F(BrokerStatusTest, LongPollsShowParkedPollsAndDeliveriesOnPush) {
+  const std::string q = UniqueName("polls");
+  JsonDoc before = PollUntil("/api/v1/status", [](const JsonDoc&) { return true; });
+  const int64_t delivered = before.Int("/longPolls/deliveredOnPush").value_or(-1);
+  ASSERT_GE(delivered, 0) << before.Minified("");
+  ASSERT_GE(before.Int("/longPolls/claimsDeclined").value_or(-1), 0) << before.Minified("");
+
+  HttpClient poller(broker_->port(), 15s);
+  ASSERT_TRUE(
+      StartGetAfterProbe(poller, "/api/v1/pop/queue/" + UrlEncode(q) + "?wait=true&timeout=10000"));
+  JsonDoc parked = PollUntil("/api/v1/status", [](const JsonDoc& d) {
+    return d.Int("/longPolls/parked").value_or(0) >= 1;
+  });
+  ASSERT_GE(parked.Int("/longPolls/parked").value_or(0), 1) << parked.Minified("");
+  PushTx(q, {"t1"});
+  HttpResponse got = poller.ReadResponse();
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  ASSERT_EQ(JsonDoc(got.body).Size("/messages"), 1u) << got.body;
+  JsonDoc after = PollUntil("/api/v1/status", [](const JsonDoc& d) {
+    return d.Int("/longPolls/parked").value_or(1) == 0;
+  });
+  EXPECT_EQ(after.Int("/longPolls/parked"), 0) << after.Minified("");
+  EXPECT_EQ(after.Int("/longPolls/deliveredOnPush").value_or(-1),
+            delivered + (OnPostgres() ? 1 : 0))
+      << after.Minified("");
+}
+
 TEST_F(BrokerStatusTest, AutoAckedPopsCountAsDeliveredAndCompleted) {
   const std::string q = UniqueName("autoack");
   PushTx(q, {"a", "b"});

@@ -2,7 +2,7 @@
 // partitions, the pops that find no hint left wait for its list (Broker::Hints::choosing)
 // instead of each reading all 10,000 partitions for nearly the same list. PostgreSQL only: the
 // SQLite engine's hinted pops read every partition too, so a choice costs no more than they do
-// and nobody waits there (Hints::WorthWaitingFor).
+// and nobody waits there (Hints::WorthWaitingFor; pinned to `always` here).
 #include <set>
 #include <string>
 #include <thread>
@@ -35,7 +35,9 @@ std::string PopOne(HttpClient& http, const std::string& queue) {
 
 TEST_F(PopChoiceWaitTest, PopsThatFindNoHintWaitForTheChoiceOutInsteadOfChoosingToo) {
   constexpr int kPartitions = 10000;
-  BrokerProcess b({"--pop-hints", "60000"});  // no hint ages out during the test
+  // No hint ages out during the test, and the pops wait whatever the round trips measured
+  // (under `auto` a stall of a hinted pop can make a choice look too cheap to wait for).
+  BrokerProcess b({"--pop-hints", "60000", "--pop-choice-wait", "always"});
   ASSERT_TRUE(b.Start());
   HttpClient http(b.port(), 60s);
   const std::string q = UniqueName("choice");

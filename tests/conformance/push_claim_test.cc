@@ -32,15 +32,7 @@ class PushClaimTest : public StoreTest {
   Store::PushClaimed PushClaiming(const std::string& queue, const std::string& partition,
                                   const std::vector<std::string>& transaction_ids,
                                   std::vector<PopRequest> claims) {
-    std::vector<PushItem> items;
-    for (const std::string& tx : transaction_ids) {
-      PushItem item;
-      item.queue = queue;
-      item.partition = partition;
-      item.transaction_id = tx;
-      item.payload = PayloadFor(tx);
-      items.push_back(std::move(item));
-    }
+    std::vector<PushItem> items = ItemsFor(queue, partition, transaction_ids);
     const size_t n = claims.size();
     auto r = Run<Store::PushClaimed>([&](Executor ex, Completion<Store::PushClaimed> done) {
       store_->PushClaiming(ex, std::move(items), std::move(claims), std::move(done));

@@ -180,8 +180,8 @@ std::vector<PushOutcome> StoreTest::PushItems(std::vector<PushItem> items) {
   return std::move(r).value();
 }
 
-std::vector<PushOutcome> StoreTest::Push(const std::string& queue, const std::string& partition,
-                                         const std::vector<std::string>& transaction_ids) {
+std::vector<PushItem> StoreTest::ItemsFor(const std::string& queue, const std::string& partition,
+                                          const std::vector<std::string>& transaction_ids) {
   std::vector<PushItem> items;
   for (const std::string& tx : transaction_ids) {
     PushItem item;
@@ -191,7 +191,12 @@ std::vector<PushOutcome> StoreTest::Push(const std::string& queue, const std::st
     item.payload = PayloadFor(tx);
     items.push_back(std::move(item));
   }
-  return PushItems(std::move(items));
+  return items;
+}
+
+std::vector<PushOutcome> StoreTest::Push(const std::string& queue, const std::string& partition,
+                                         const std::vector<std::string>& transaction_ids) {
+  return PushItems(ItemsFor(queue, partition, transaction_ids));
 }
 
 PopResult StoreTest::Pop(PopRequest req) {

@@ -141,6 +141,9 @@ class StoreTest : public ::testing::Test {
   // Wrappers that expect success (a failed call fails the test and returns an empty value).
   Result<std::vector<PushOutcome>> TryPush(std::vector<PushItem> items);
   std::vector<PushOutcome> PushItems(std::vector<PushItem> items);
+  // One item per transaction id, payload PayloadFor(txid).
+  static std::vector<PushItem> ItemsFor(const std::string& queue, const std::string& partition,
+                                        const std::vector<std::string>& transaction_ids);
   // One call pushing one message per transaction id, payload PayloadFor(txid).
   std::vector<PushOutcome> Push(const std::string& queue, const std::string& partition,
                                 const std::vector<std::string>& transaction_ids);

@@ -21,6 +21,12 @@ size_t PartitionSlot(const std::string& queue, const std::string& partition, siz
   return h % slots;
 }
 
+PopResult TimedOut() {
+  PopResult r;
+  r.kind = PopKind::kTimedOut;
+  return r;
+}
+
 }  // namespace
 
 struct Broker::Waiter {
@@ -78,6 +84,23 @@ Broker::LongPollState Broker::long_poll_state() const {
   return s;
 }
 
+void Broker::Uncount(Waiter& w) {
+  if (w.counted) --parked_;
+  w.counted = false;
+}
+
+void Broker::AttemptBegins(const std::shared_ptr<Waiter>& w) {
+  for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
+  w->active = true;
+  w->retry_due = false;
+  w->attempt_clock = wake_clock_;
+}
+
+void Broker::AttemptOrEnd(const std::shared_ptr<Waiter>& w) {
+  if (shutting_down_.load()) return Finish(w, TimedOut());
+  Attempt(w);
+}
+
 std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_ptr<Waiter>& w,
                                                             PopRequest* req) {
   std::vector<std::string> unwatched;
@@ -85,10 +108,7 @@ std::optional<SteadyClock::time_point> Broker::BeginAttempt(const std::shared_pt
   {
     std::lock_guard lock(mu_);
     if (w->active) unwatched = EndAttempt(w);
-    for (const std::string& q : w->queues) by_queue_[q].active.push_back(w);
-    w->active = true;
-    w->retry_due = false;
-    w->attempt_clock = wake_clock_;
+    AttemptBegins(w);
     std::vector<std::string> woken_for;
     woken_for.swap(w->prefer);
     const bool overflow = std::exchange(w->prefer_overflow, false);
@@ -389,8 +409,7 @@ void Broker::Wake(const std::string& queue, const std::unordered_set<std::string
     }
     for (const auto& w : woken) {
       if (w->queues.size() > 1) RemoveFromLists(w, queue);
-      if (w->counted) --parked_;
-      w->counted = false;
+      Uncount(*w);
     }
   }
   // Cancelling the timer runs its handler, which makes the next attempt.
@@ -526,12 +545,8 @@ std::vector<Broker::Claim> Broker::ReserveForPush(const std::vector<PushItem>& i
       }
       // As a wake takes it out and its attempt begins (BeginAttempt), without the timer.
       ++w->timer_gen;
-      if (w->counted) --parked_;
-      w->counted = false;
-      qw.active.push_back(w);
-      w->active = true;
-      w->retry_due = false;
-      w->attempt_clock = wake_clock_;
+      Uncount(*w);
+      AttemptBegins(w);
       claims.push_back(std::move(c));
       it = qw.waiters.erase(it);
     }
@@ -565,12 +580,7 @@ Broker::Served Broker::Claimed(const std::vector<Claim>& claims,
       // Nothing claimed (the push failed, or its partition had nothing this poll could take):
       // the poll looks as after a wake.
       claims_declined_.fetch_add(1);
-      boost::asio::post(w->ex, [this, w] {
-        if (!shutting_down_.load()) return Attempt(w);
-        PopResult timed_out;
-        timed_out.kind = PopKind::kTimedOut;
-        Finish(w, std::move(timed_out));
-      });
+      boost::asio::post(w->ex, [this, w] { AttemptOrEnd(w); });
     }
   }
   return served;
@@ -718,9 +728,7 @@ void Broker::PopAny(Executor ex, QueueFilter filter, PopRequest req, bool wait,
 
 void Broker::Attempt(const std::shared_ptr<Waiter>& w) {
   if (w->gone && w->gone->load()) {
-    PopResult abandoned;
-    abandoned.kind = PopKind::kTimedOut;
-    Finish(w, std::move(abandoned));
+    Finish(w, TimedOut());  // abandoned
     return;
   }
   if (w->filter) return AttemptAny(w);
@@ -787,9 +795,7 @@ void Broker::TryQueue(const std::shared_ptr<Waiter>& w, size_t i) {
 void Broker::SleepUntilNews(const std::shared_ptr<Waiter>& w, size_t i,
                             std::optional<Micros> earliest) {
   if (shutting_down_.load() || SteadyClock::now() >= w->deadline) {
-    PopResult timed_out;
-    timed_out.kind = PopKind::kTimedOut;
-    Finish(w, std::move(timed_out));
+    Finish(w, TimedOut());
     return;
   }
   if (w->queues.empty()) {
@@ -845,16 +851,9 @@ void Broker::Park(const std::shared_ptr<Waiter>& w, SteadyClock::time_point wake
       std::lock_guard lock(mu_);
       if (w->timer_gen != gen) return;         // a push took it for a claim (ReserveForPush)
       RemoveFromLists(w, std::string_view());  // no-op when a notification already took it out
-      if (w->counted) --parked_;
-      w->counted = false;
+      Uncount(*w);
     }
-    if (shutting_down_.load()) {
-      PopResult timed_out;
-      timed_out.kind = PopKind::kTimedOut;
-      Finish(w, std::move(timed_out));
-      return;
-    }
-    Attempt(w);
+    AttemptOrEnd(w);
   });
   // After the poll is parked: it may be the one to look.
   Rewake(*w, std::move(unwatched));

@@ -171,6 +171,9 @@ class Broker {
   bool RemoveFromLists(const std::shared_ptr<Waiter>& w, std::string_view except);
   void Park(const std::shared_ptr<Waiter>& w, std::chrono::steady_clock::time_point wake_at);
   void Finish(const std::shared_ptr<Waiter>& w, Result<PopResult> r);
+  void Uncount(Waiter& w);                               // out of parked_; REQUIRES: mu_ held
+  void AttemptBegins(const std::shared_ptr<Waiter>& w);  // in flight; REQUIRES: mu_ held
+  void AttemptOrEnd(const std::shared_ptr<Waiter>& w);   // a woken poll: look, or shut down
   // Wakes every parked poll of the queue.
   void Notify(const std::string& queue);
   // Partitions of each queue that may have become deliverable (new messages, a released lease).

@@ -484,9 +484,14 @@ struct PgStore::Loop {
 
   // Exec whose `done` also gets the failed statement's SQLSTATE (empty on success and when the
   // connection failed), for callers that map a SQLSTATE of their own.
+  // `riders` (first attempt only): sends more statements on the same connection, in this one's
+  // transaction, left open for them and sealed after (a push's claims, SendClaiming). A retry
+  // goes without them.
   using StateDone = std::function<void(Result<ResultPtr>, const std::string& sqlstate)>;
+  using Riders = std::function<void(db::pg::Pipeline&)>;
   void ExecWithState(const PreparedStatement& st, std::shared_ptr<const Params> args,
-                     StateDone done, int attempt = 0) {
+                     StateDone done, int attempt = 0, const Riders& riders = nullptr) {
+    const bool ride = riders && attempt == 0;
     std::vector<Slot*> ready;
     for (Slot& slot : slots) {
       if (!slot.listen && slot.pipeline && slot.pipeline->ready()) ready.push_back(&slot);
@@ -504,9 +509,13 @@ struct PgStore::Loop {
         done(std::move(r), state);
       };
       // A retry goes alone: it cannot be rolled back by another statement again.
-      if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0,
-                               CommitsLazily(st, options) && attempt == 0)) {
+      if (slot->pipeline->Send(st.name, *args, std::move(cb), st.shareable && attempt == 0 && !ride,
+                               CommitsLazily(st, options) && attempt == 0, ride)) {
         slot->last_send = std::chrono::steady_clock::now();
+        if (ride) {
+          riders(*slot->pipeline);
+          slot->pipeline->SealOpen();
+        }
         return;
       }
     }
@@ -701,64 +710,46 @@ struct PgStore::Loop {
         refs.push_back({&call, i});
       }
     }
-    Slot* slot = nullptr;
-    for (Slot& s : slots) {
-      if (s.listen || !s.pipeline || !s.pipeline->ready()) continue;
-      if (slot == nullptr || s.pipeline->in_flight() < slot->pipeline->in_flight()) slot = &s;
-    }
-    if (refs.empty() || slot == nullptr) return Exec(push, std::move(args), std::move(answer));
+    if (refs.empty()) return Exec(push, std::move(args), std::move(answer));
     // The push's answer waits for the claims' (the group keeps the calls alive).
     struct Pending {
-      size_t left;
+      size_t left = 1;  // the push, then each claim sent
       Result<ResultPtr> push = Status::Internal("no answer");
       std::function<void(Result<ResultPtr>)> answer;
     };
-    auto pending = std::make_shared<Pending>(Pending{refs.size() + 1, Status::Internal(""), {}});
+    auto pending = std::make_shared<Pending>();
     pending->answer = std::move(answer);
     auto one_done = [pending] {
       if (--pending->left == 0) pending->answer(std::move(pending->push));
     };
-    auto push_done = [this, &push, args, pending, one_done](Result<ResultPtr> r,
-                                                            const std::string& state) {
-      if (!r.ok() && Retryable(state)) {
-        // Rolled back (with a failed claim, or a deadlock): again, alone.
-        asio::post(io, [this, &push, args, pending, one_done] {
-          ExecWithState(
-              push, args,
-              [pending, one_done](Result<ResultPtr> again, const std::string&) {
-                pending->push = std::move(again);
-                one_done();
-              },
-              1);
+    // Rolled back with a failed claim (or a deadlock), the push is retried alone.
+    ExecWithState(
+        push, std::move(args),
+        [pending, one_done](Result<ResultPtr> r, const std::string&) {
+          pending->push = std::move(r);
+          one_done();
+        },
+        0,
+        [this, refs = std::move(refs), pending, one_done](db::pg::Pipeline& pipeline) {
+          const Micros now = clock();
+          for (const Ref& ref : refs) {
+            const PopRequest& req = ref.call->claims[ref.index];
+            std::optional<std::string> lease_id = NewUuidV4();
+            // In the push's durable transaction: the claim's lease commits with the push.
+            Params params = PopParams(req, lease_id, now, "false");
+            auto claim_done = [this, ref, queue = req.queue, lease_id, one_done](
+                                  Result<ResultPtr> r, const std::string&) {
+              if (r.ok()) {
+                Result<PopResult> got = DecodePop(queue, lease_id, Rows(r->get()));
+                if (got.ok()) ref.call->claimed[ref.index] = std::move(*got);
+              }
+              one_done();
+            };
+            if (pipeline.Send(sql::kPop.name, params, claim_done, /*shareable=*/true)) {
+              ++pending->left;
+            }
+          }
         });
-        return;
-      }
-      pending->push = std::move(r);
-      one_done();
-    };
-    if (!slot->pipeline->Send(push.name, *args, push_done, false, false, /*leave_open=*/true)) {
-      return Exec(push, std::move(args), std::move(pending->answer));
-    }
-    slot->last_send = std::chrono::steady_clock::now();
-    const Micros now = clock();
-    for (const Ref& ref : refs) {
-      const PopRequest& req = ref.call->claims[ref.index];
-      std::optional<std::string> lease_id = NewUuidV4();
-      // In the push's durable transaction: the claim's lease commits with the push.
-      Params params = PopParams(req, lease_id, now, "false");
-      auto claim_done = [this, ref, queue = req.queue, lease_id, one_done](Result<ResultPtr> r,
-                                                                           const std::string&) {
-        if (r.ok()) {
-          Result<PopResult> got = DecodePop(queue, lease_id, Rows(r->get()));
-          if (got.ok()) ref.call->claimed[ref.index] = std::move(*got);
-        }
-        one_done();
-      };
-      if (!slot->pipeline->Send(sql::kPop.name, params, claim_done, /*shareable=*/true)) {
-        one_done();
-      }
-    }
-    slot->pipeline->SealOpen();
   }
 
   // ---- admission and retention ----

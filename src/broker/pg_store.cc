@@ -378,6 +378,7 @@ struct PgStore::Loop {
     c.listen = listen;
     if (listen) {
       c.listen_channel = "ordo_push";
+      c.listen_statements = {sql::kListenPresence, sql::kHello};
     } else {
       c.statements.assign(std::begin(sql::kAll), std::end(sql::kAll));
       c.warm_up_statement = sql::kWarmUp.name;
@@ -392,9 +393,19 @@ struct PgStore::Loop {
     slot.pipeline = p;
     if (slot.listen) {
       p->OnNotify([this](std::string_view, std::string_view payload, int sender_pid) {
-        // Our own pushes already woke this process's polls (Broker::Push, counted).
+        // Our own pushes already woke this process's polls (Broker::Push, counted), and our own
+        // hello needs no answer.
         for (const Slot& s : slots) {
-          if (!s.listen && s.pipeline && s.pipeline->backend_pid() == sender_pid) return;
+          if (s.pipeline && s.pipeline->backend_pid() == sender_pid) return;
+        }
+        PeerHeard();
+        if (payload.empty()) return Welcome(sender_pid);
+        if (payload.front() == '@') {
+          // An answer to a hello: the one to ours re-checks every parked poll (pushes that
+          // committed before its sender knew of us were announced to nobody).
+          int pid = ListenPid();
+          if (pid == 0 || payload.substr(1) != std::to_string(pid)) return;
+          payload = {};
         }
         std::function<void(const std::string&)> cb;
         {
@@ -413,6 +424,8 @@ struct PgStore::Loop {
             if (!slots[i].listen) {
               SignalFirstReady(Status::Ok());
             } else {
+              // Instances that came or went while it was away went unnoticed: count them again.
+              peers_check_due = {};
               // Notifications sent while it was away are lost: let every parked poll look.
               std::function<void(const std::string&)> cb;
               {
@@ -774,11 +787,54 @@ struct PgStore::Loop {
   }
 
   // Tells other instances (their LISTEN connections) which queues have news. Best effort: a lost
-  // notification is covered by their parked polls' safety re-check. One NOTIFY statement is in
-  // flight at a time; queues announced meanwhile are merged into the next one, so under load
-  // this costs a statement per round trip, not one per push.
+  // notification is covered by their parked polls' re-check when their LISTEN connection comes
+  // back. One NOTIFY statement is in flight at a time; queues announced meanwhile are merged into
+  // the next one, so under load this costs a statement per round trip, not one per push.
+  //
+  // Only while another instance listens (holds kListenPresence's lock): a lone instance sends
+  // no NOTIFY at all (push-1 measured 21.0k msg/s with them against 26.6k without: the NOTIFY
+  // and the notifications it delivered to our own LISTEN connection cost two backends' CPU,
+  // docs/decisions.md). Whether one listens is counted by the NOTIFY statement itself
+  // (kNotifyIfPeers) on the first announcement, then at most every kPeersRecheck while there is
+  // something to announce (never while idle); in between, any notification from another
+  // instance (its hello when its LISTEN connection comes up, its pushes) says there is one.
+  // Without a LISTEN connection of its own this instance cannot hear hellos: it always sends.
+  static constexpr std::chrono::seconds kPeersRecheck{30};
   std::vector<std::string> notify_pending;
   bool notify_in_flight = false;
+  bool peers = false;  // another instance listens (as last known)
+  std::chrono::steady_clock::time_point peers_check_due{};
+  uint64_t peers_heard = 0;  // notifications from other instances, ever
+
+  int ListenPid() const {
+    for (const Slot& s : slots) {
+      if (s.listen) return s.pipeline ? s.pipeline->backend_pid() : 0;
+    }
+    return 0;
+  }
+  bool HasListenSlot() const { return !slots.empty() && slots.back().listen; }
+
+  void SetPeers(bool present) {
+    if (present != peers) {
+      spdlog::info(present ? "another Ordo instance listens on this database: NOTIFY on"
+                           : "no other Ordo instance listens on this database: NOTIFY off");
+    }
+    peers = present;
+  }
+  void PeerHeard() {
+    ++peers_heard;
+    SetPeers(true);
+  }
+
+  // Answers another instance's hello (its LISTEN connection `pid` just came up).
+  void Welcome(int pid) {
+    std::string names = TextArray(std::vector<std::string>{"@" + std::to_string(pid)});
+    Exec(sql::kNotify,
+         std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
+         [](Result<ResultPtr> r) {
+           if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
+         });
+  }
 
   void Announce(const std::vector<std::string_view>& queues) {
     for (std::string_view q : queues) {
@@ -787,15 +843,37 @@ struct PgStore::Loop {
       }
     }
     if (notify_pending.empty() || notify_in_flight) return;
+    auto now = std::chrono::steady_clock::now();
+    bool count = HasListenSlot() && now >= peers_check_due;
+    if (HasListenSlot() && !count && !peers) {
+      notify_pending.clear();  // nobody to tell
+      return;
+    }
     std::string names = TextArray(notify_pending);
     notify_pending.clear();
     notify_in_flight = true;
-    Exec(sql::kNotify,
-         std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
-         [this](Result<ResultPtr> r) {
-           notify_in_flight = false;
-           if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
-           if (!notify_pending.empty()) Announce({});
+    auto done = [this](Result<ResultPtr> r) {
+      notify_in_flight = false;
+      if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
+      if (!notify_pending.empty()) Announce({});
+    };
+    if (!count) {
+      Exec(sql::kNotify,
+           std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
+           std::move(done));
+      return;
+    }
+    peers_check_due = now + kPeersRecheck;
+    uint64_t heard = peers_heard;
+    Exec(sql::kNotifyIfPeers,
+         std::make_shared<const Params>(Params{std::move(names), std::to_string(ListenPid()),
+                                               LazyArg(sql::kNotifyIfPeers, options)}),
+         [this, heard, done = std::move(done)](Result<ResultPtr> r) mutable {
+           // A count that cannot be read leaves NOTIFY on; one taken before a hello we heard
+           // since is out of date.
+           SetPeers(!r.ok() || Rows(r->get()).size() == 0 || Rows(r->get()).Int(0, 0) > 0 ||
+                    peers_heard != heard);
+           done(std::move(r));
          });
   }
 

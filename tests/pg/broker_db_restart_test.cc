@@ -114,16 +114,19 @@ TEST_F(BrokerDbRestartTest, PushesAnswer503WhileTheServerRestartsAndQueuedMessag
       15s, 50ms);
   EXPECT_TRUE(ready) << "/health/ready after the restart: " << last_ready.Describe();
   EXPECT_TRUE(broker.Alive()) << "the broker process exited";
-  // The LISTEN connection (wake-ups from pushes made through other brokers) is back too. This
-  // broker is the only one running, and the restart ended every older session.
+  // The LISTEN connection (wake-ups from pushes made through other brokers) is back too: it
+  // holds the instances' presence lock again (db/pg/statements.h, kListenPresence). This broker
+  // is the only one running, and the restart ended every older session.
   std::string error;
   auto watcher = PgConn::Open(Env().url, &error);
   ASSERT_TRUE(watcher) << error;
   EXPECT_TRUE(PollUntil(
       [&] {
         auto n = watcher->Scalar(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = 'ordo' AND query LIKE 'LISTEN %'");
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE a.application_name = 'ordo' AND l.locktype = 'advisory' AND l.granted"
+            "   AND l.objsubid = 1 AND (l.classid::bigint << 32) + l.objid::bigint = "
+            "7216373620963");
         return n && *n != "0";
       },
       15s, 50ms))

@@ -1,6 +1,7 @@
 #include "pg_test_env.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,24 @@ PgConn::Outcome PgConn::Exec(const std::string& sql, const std::vector<std::stri
   const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
   out.sqlstate = state ? state : "";
   return out;
+}
+
+std::vector<PgConn::Notification> PgConn::Notifications(std::chrono::milliseconds timeout,
+                                                        size_t enough) {
+  std::vector<Notification> got;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (PQconsumeInput(conn_) != 1) return got;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      got.push_back({n->relname, n->extra, n->be_pid});
+      PQfreemem(n);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (got.size() >= enough || left.count() <= 0) return got;
+    pollfd pfd{PQsocket(conn_), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(left.count()));
+  }
 }
 
 std::optional<std::string> PgConn::Scalar(const std::string& sql,

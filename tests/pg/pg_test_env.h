@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -71,6 +72,16 @@ class PgConn {
                                     const std::vector<std::string>& params = {},
                                     std::string* error = nullptr);
   int backend_pid() const { return PQbackendPID(conn_); }
+
+  // After LISTEN: the notifications that arrive within `timeout`, returned as soon as `enough`
+  // of them are in.
+  struct Notification {
+    std::string channel;
+    std::string payload;
+    int sender_pid = 0;
+  };
+  std::vector<Notification> Notifications(std::chrono::milliseconds timeout,
+                                          size_t enough = SIZE_MAX);
 
  private:
   explicit PgConn(PGconn* c) : conn_(c) {}

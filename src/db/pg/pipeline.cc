@@ -87,6 +87,10 @@ void Pipeline::OnConnected() {
   if (options_.listen) {
     std::string listen = "LISTEN " + options_.listen_channel;
     sent = PQsendQueryParams(conn_, listen.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    for (const char* extra : options_.listen_statements) {
+      if (!sent) break;
+      sent = PQsendQueryParams(conn_, extra, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    }
   }
   for (const PreparedStatement& s : options_.statements) {
     if (!sent) break;

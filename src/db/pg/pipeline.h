@@ -76,6 +76,8 @@ struct ConnectOptions {
   size_t max_in_flight = 256;                 // Sends waiting for results on this connection
   bool listen = false;                        // a LISTEN connection: no pipeline, notifications
   std::string listen_channel;
+  // Statements a LISTEN connection runs after LISTEN, in the same round, before it is ready.
+  std::vector<const char*> listen_statements;
   // A statement among `statements` run once after they are prepared, before the connection is
   // ready: it does work whose plans the first requests would otherwise build. Null: none.
   const char* warm_up_statement = nullptr;
@@ -119,8 +121,13 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   using NotifyCallback =
       std::function<void(std::string_view channel, std::string_view payload, int sender_pid)>;
   void OnNotify(NotifyCallback cb) { on_notify_ = std::move(cb); }
-  // The server process of this connection (0 before it is connected).
-  int backend_pid() const { return conn_ && state_ == State::kReady ? PQbackendPID(conn_) : 0; }
+  // The server process of this connection (0 before it is connected or after it closed; known
+  // from the prepare round on, so a notification the connection's own first round sent is
+  // recognised as its own).
+  int backend_pid() const {
+    return conn_ && (state_ == State::kReady || state_ == State::kPreparing) ? PQbackendPID(conn_)
+                                                                             : 0;
+  }
 
   bool ready() const { return state_ == State::kReady; }
   // Statements sent and not yet completed.

@@ -158,6 +158,34 @@ inline constexpr PreparedStatement kNotify{
     " WHERE NOT $2::boolean OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL",
     /*shareable=*/true, /*lazy_commit=*/true};
 
+// ---- other instances (docs/architecture.md, "Cross-instance wake-up") ----
+// Each instance's LISTEN connection holds this session-level advisory lock in shared mode for as
+// long as it listens: the lock is how instances on one database find each other (pg_locks is
+// readable by every role, and a crashed session's lock goes with it). The channel's payloads are
+// queue names, which never start with '@' and are never empty, so two payloads are free for the
+// instances' own handshake: a LISTEN connection that comes up sends kHello (""), and every other
+// instance answers it with "@<pid of that connection>" (kNotify), telling it to re-check its
+// parked polls once.
+inline constexpr const char* kListenPresence = "SELECT pg_advisory_lock_shared(7216373620963)";
+inline constexpr const char* kHello = "SELECT pg_notify('ordo_push', '')";
+// Rows: one, the number of other instances listening on this database ($2 is our own LISTEN
+// connection's backend pid, 0 without one), and the NOTIFYs sent: as kNotify for $1, only when
+// there is another instance to hear them. A transaction that sends none writes nothing and
+// commits without a WAL flush. $3 lazy.
+inline constexpr PreparedStatement kNotifyIfPeers{
+    "notify_if_peers",
+    "WITH peers AS MATERIALIZED ("
+    " SELECT count(*) AS n FROM pg_locks"
+    "  WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid <> $2::int"
+    "    AND (classid::bigint << 32) + objid::bigint = 7216373620963"
+    "    AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+    " SELECT (SELECT n FROM peers),"
+    "  (SELECT count(pg_notify('ordo_push', q)) FROM unnest($1::text[]) AS q"
+    "    WHERE (SELECT n FROM peers) > 0"
+    "      AND (NOT $3::boolean"
+    "           OR (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL))",
+    /*shareable=*/true, /*lazy_commit=*/true};
+
 // Run once by each pool connection before it serves (migration 017): plans the common push,
 // pop and ack paths for the session, leaving nothing behind.
 inline constexpr PreparedStatement kWarmUp{"warm_up", "SELECT ordo.warm_up()"};
@@ -389,6 +417,7 @@ inline constexpr PreparedStatement kAll[] = {
     kPartitionStats,
     kPing,
     kNotify,
+    kNotifyIfPeers,
     kWarmUp,
     kNextTimedEvent,
     kSelectQueuesByLabel,

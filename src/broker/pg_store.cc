@@ -826,14 +826,20 @@ struct PgStore::Loop {
     SetPeers(true);
   }
 
+  // kNotify for `payloads` (a text array).
+  void SendNotify(std::string payloads, std::function<void(Result<ResultPtr>)> done) {
+    Exec(
+        sql::kNotify,
+        std::make_shared<const Params>(Params{std::move(payloads), LazyArg(sql::kNotify, options)}),
+        std::move(done));
+  }
+
   // Answers another instance's hello (its LISTEN connection `pid` just came up).
   void Welcome(int pid) {
-    std::string names = TextArray(std::vector<std::string>{"@" + std::to_string(pid)});
-    Exec(sql::kNotify,
-         std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
-         [](Result<ResultPtr> r) {
-           if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
-         });
+    SendNotify(TextArray(std::vector<std::string>{"@" + std::to_string(pid)}),
+               [](Result<ResultPtr> r) {
+                 if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
+               });
   }
 
   void Announce(const std::vector<std::string_view>& queues) {
@@ -857,12 +863,7 @@ struct PgStore::Loop {
       if (!r.ok()) spdlog::debug("NOTIFY failed: {}", r.status().message());
       if (!notify_pending.empty()) Announce({});
     };
-    if (!count) {
-      Exec(sql::kNotify,
-           std::make_shared<const Params>(Params{std::move(names), LazyArg(sql::kNotify, options)}),
-           std::move(done));
-      return;
-    }
+    if (!count) return SendNotify(std::move(names), std::move(done));
     peers_check_due = now + kPeersRecheck;
     uint64_t heard = peers_heard;
     Exec(sql::kNotifyIfPeers,
@@ -871,8 +872,12 @@ struct PgStore::Loop {
          [this, heard, done = std::move(done)](Result<ResultPtr> r) mutable {
            // A count that cannot be read leaves NOTIFY on; one taken before a hello we heard
            // since is out of date.
-           SetPeers(!r.ok() || Rows(r->get()).size() == 0 || Rows(r->get()).Int(0, 0) > 0 ||
-                    peers_heard != heard);
+           bool counted_none = false;
+           if (r.ok()) {
+             Rows rows(r->get());
+             counted_none = rows.size() == 1 && rows.Int(0, 0) == 0;
+           }
+           SetPeers(!counted_none || peers_heard != heard);
            done(std::move(r));
          });
   }

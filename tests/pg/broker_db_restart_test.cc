@@ -122,11 +122,9 @@ TEST_F(BrokerDbRestartTest, PushesAnswer503WhileTheServerRestartsAndQueuedMessag
   ASSERT_TRUE(watcher) << error;
   EXPECT_TRUE(PollUntil(
       [&] {
-        auto n = watcher->Scalar(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE a.application_name = 'ordo' AND l.locktype = 'advisory' AND l.granted"
-            "   AND l.objsubid = 1 AND (l.classid::bigint << 32) + l.objid::bigint = "
-            "7216373620963");
+        auto n = watcher->Scalar(std::string("SELECT count(*) FROM (") + kPresenceLockHolders +
+                                 ") h JOIN pg_stat_activity a ON a.pid = h.pid"
+                                 " WHERE a.application_name = 'ordo'");
         return n && *n != "0";
       },
       15s, 50ms))

@@ -4,7 +4,7 @@
 // long poll (a push committed before its sender knew of us was announced to nobody).
 // Each test has a database of its own, so that no other test's broker counts as an instance.
 // The test's own libpq connection plays the other instance: it LISTENs and, once it should count,
-// holds the presence lock (db/pg/statements.h, kListenPresence) and says hello.
+// holds the presence lock (kListenPresence) and says hello.
 #include <future>
 #include <string>
 #include <thread>
@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "db/pg/statements.h"
 #include "pg_test_env.h"
 
 namespace ordo::pg_test {
@@ -22,8 +23,6 @@ using integration::ScratchPgDatabase;
 using integration::StartGetAfterProbe;
 using integration::UniqueName;
 using integration::UrlEncode;
-
-constexpr const char* kPresenceLock = "SELECT pg_advisory_lock_shared(7216373620963)";
 
 bool HasPayload(const std::vector<PgConn::Notification>& got, const std::string& payload) {
   for (const PgConn::Notification& n : got) {
@@ -58,7 +57,7 @@ TEST_F(PeerNotifyTest, ALoneBrokerSendsNoNotifyUntilAnotherInstanceSaysHello) {
   EXPECT_FALSE(HasPayload(got, unheard)) << "NOTIFY with nobody to hear it: " << Payloads(got);
 
   // With the presence lock and a hello, the broker answers with our pid and announces pushes.
-  ASSERT_TRUE(other->Exec(kPresenceLock).ok());
+  ASSERT_TRUE(other->Exec(db::pg::sql::kListenPresence).ok());
   ASSERT_TRUE(other->Exec("SELECT pg_notify('ordo_push', '')").ok());
   std::string answer = "@";
   answer += std::to_string(other->backend_pid());
@@ -90,10 +89,7 @@ TEST_F(PeerNotifyTest, AnswerToItsHelloMakesABrokerLookAgainAtItsParkedPolls) {
   ASSERT_EQ(first.size(), 1u);
 
   // The broker's LISTEN connection is the holder of the presence lock.
-  std::optional<std::string> listen_pid = other->Scalar(
-      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
-      " AND (classid::bigint << 32) + objid::bigint = 7216373620963",
-      {}, &error);
+  std::optional<std::string> listen_pid = other->Scalar(kPresenceLockHolders, {}, &error);
   ASSERT_TRUE(listen_pid) << error;
 
   HttpClient poller(broker.port(), 15s);

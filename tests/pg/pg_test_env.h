@@ -104,6 +104,12 @@ class PgConn {
     }                                                                                              \
   } while (false)
 
+// The backend pids holding the Ordo instances' presence lock (db/pg/statements.h,
+// kListenPresence): the LISTEN connections of the brokers on the database, one row each.
+inline constexpr const char* kPresenceLockHolders =
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+    " AND (classid::bigint << 32) + objid::bigint = 7216373620963";
+
 // Calls `done` every `step` until it returns true (true) or `timeout` passes (false).
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                std::chrono::milliseconds step = 20ms);
